@@ -1,0 +1,3 @@
+from latexsnip.cli import main
+
+raise SystemExit(main())
