@@ -12,12 +12,16 @@ from __future__ import annotations
 import re
 
 TEXT_COMMANDS = frozenset(
-    {r"\text", r"\mbox", r"\textrm", r"\textbf", r"\textit", r"\textsf", r"\texttt", r"\hbox"}
+    {
+        r"\text", r"\mbox", r"\textrm", r"\textbf", r"\textit", r"\textsf", r"\texttt", r"\hbox",
+        r"\textnormal", r"\textup", r"\textsl", r"\emph",
+    }
 )
 
 _TOKEN_RE = re.compile(
     r"""
-    (?P<word>\\[a-zA-Z]+\*?)        # control word, optional star (\operatorname*)
+    (?P<env>\\(?:begin|end)\s*\{\s*[a-zA-Z]+\*?\s*\})  # \begin{array}: one token, as in Deng's data
+  | (?P<word>\\[a-zA-Z]+\*?)        # control word, optional star (\operatorname*)
   | (?P<symbol>\\[^a-zA-Z])          # control symbol: \, \{ \\ \  ...
   | (?P<space>\s+)
   | (?P<char>.)                      # any single character
@@ -44,6 +48,8 @@ def tokenize_latex(latex: str) -> list[str]:
             if text_depths and text_depths[-1] == depth and tokens and tokens[-1] not in ("{", "~"):
                 tokens.append("~")
             continue
+        if kind == "env":
+            tok = re.sub(r"\s+", "", tok)
         if kind == "symbol" and tok[1].isspace():
             tok = "\\ "  # any backslash-whitespace is a control space
         if tok == "{":

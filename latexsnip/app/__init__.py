@@ -1,0 +1,63 @@
+"""The desktop app. Entry points for ``latexsnip/cli.py``; Qt is imported only when called.
+
+Module map: capture (screen grab registry) · selection (geometry maths) · overlay (snip UI) ·
+clipboard (formats + copy registry) · preview (renderer registry) · history (SQLite) ·
+settings (JSON) · single_instance (local socket) · worker (threads) · *_window/tray (widgets) ·
+application (controller) · scripted (``snip --region``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from latexsnip.app.compat import guard_pyside_refcount_bug
+
+guard_pyside_refcount_bug()  # before any Qt call; see compat.py
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="latexsnip", add_help=False)
+    parser.add_argument("--snip", action="store_true", help="start with a snip")
+    parser.add_argument("--debug", action="store_true")
+    return parser.parse_known_args(argv)  # the rest goes to Qt (-platform, -style, …)
+
+
+def run_gui(argv: list[str]) -> int:
+    """Start the app; if one already runs, ask it to show itself (or snip) and return."""
+    args, qt_args = _parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="latexsnip: %(message)s")
+    if args.debug:
+        logging.getLogger("latexsnip").setLevel(logging.DEBUG)
+    from latexsnip.app.single_instance import send_request
+
+    try:
+        answer = send_request({"cmd": "snip" if args.snip else "show"}, timeout_ms=5000)
+    except (TimeoutError, OSError):
+        answer = None  # a hung instance: start a new one, it replaces the stale socket
+    if answer is not None and answer.get("ok"):
+        return 0
+
+    from PySide6.QtWidgets import QApplication
+
+    from latexsnip.app.application import LatexsnipApp
+
+    qapp = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    qapp.setApplicationName("latexsnip")
+    qapp.setDesktopFileName("latexsnip")
+    app = LatexsnipApp()
+    app.start(snip=args.snip)
+    code = qapp.exec()
+    app.engine.runner.pool.waitForDone(5000)
+    return int(code)
+
+
+def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
+    """``latexsnip snip``: interactive snip in the running app (starting it if needed), or with
+    ``region`` a scripted capture → clipboard that exits once the LaTeX is delivered."""
+    if region is not None:
+        from latexsnip.app.scripted import snip_region
+
+        return snip_region(region)
+    return run_gui([*argv, "--snip"])

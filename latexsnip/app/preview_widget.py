@@ -1,0 +1,91 @@
+"""A label that shows a rendered formula, re-rendered off the GUI thread after typing pauses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QLabel, QWidget
+
+from latexsnip.app.preview import Rendered
+from latexsnip.app.worker import Runner
+
+DEBOUNCE_MS = 300
+
+
+def rendered_to_pixmap(rendered: Rendered, scale: float = 1.0) -> QPixmap:
+    if rendered.kind == "svg":
+        renderer = QSvgRenderer(QByteArray(rendered.data))
+        if not renderer.isValid():
+            return QPixmap()
+        size = renderer.defaultSize()
+        size = QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale)))
+        img = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(Qt.GlobalColor.white)
+        p = QPainter(img)
+        renderer.render(p)
+        p.end()
+        return QPixmap.fromImage(img)
+    pix = QPixmap()
+    pix.loadFromData(rendered.data)
+    return pix
+
+
+class PreviewLabel(QLabel):
+    rendered = Signal(str)  # renderer name, or "" on failure (for status/tests)
+
+    def __init__(self, render: Callable[[str], Rendered], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumHeight(90)
+        self.setStyleSheet("background: white; color: #555; border: 1px solid #ccc;")
+        self._render = render
+        pool = QThreadPool(self)
+        pool.setMaxThreadCount(1)  # renderers share global state (matplotlib, ziamath)
+        self._runner = Runner(pool, self)
+        self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._timer.timeout.connect(self._start)
+        self._latex = ""
+        self._generation = 0
+
+    def wait_idle(self, timeout_ms: int) -> None:
+        self._timer.stop()
+        self._runner.pool.waitForDone(timeout_ms)
+
+    def request(self, latex: str, immediate: bool = False) -> None:
+        self._latex = latex
+        self._generation += 1  # results of older requests are dropped
+        if immediate:
+            self._timer.stop()
+            self._start()
+        else:
+            self._timer.start()
+
+    def _start(self) -> None:
+        gen, latex = self._generation, self._latex
+        if not latex.strip():
+            self.setPixmap(QPixmap())
+            self.setText("")
+            return
+        self._runner.submit(lambda: self._render(latex),
+                            lambda r: self._show(gen, r), lambda m: self._fail(gen, m))
+
+    def _show(self, gen: int, rendered: Rendered) -> None:
+        if gen != self._generation:
+            return
+        pix = rendered_to_pixmap(rendered)
+        if pix.isNull():
+            self._fail(gen, "the preview could not be drawn")
+            return
+        self.setToolTip(f"rendered with {rendered.renderer}")
+        self.setPixmap(pix)
+        self.rendered.emit(rendered.renderer)
+
+    def _fail(self, gen: int, message: str) -> None:
+        if gen != self._generation:
+            return
+        self.setPixmap(QPixmap())
+        self.setText(f"No preview: {message}")
+        self.rendered.emit("")

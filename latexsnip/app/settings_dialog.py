@@ -1,0 +1,66 @@
+"""Settings dialog: edits a copy of :class:`Settings`; the controller saves and applies it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QSpinBox,
+    QWidget,
+)
+
+from latexsnip.app.clipboard import FORMAT_LABELS
+from latexsnip.app.settings import DEVICES, RENDERERS, Settings
+
+
+def _combo(items: dict[str, str], current: str) -> QComboBox:
+    box = QComboBox()
+    for key, label in items.items():
+        box.addItem(label, key)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return box
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("latexsnip – settings")
+        self._base = settings
+        self.device = _combo({d: d for d in DEVICES}, settings.device)
+        self.copy_format = _combo(FORMAT_LABELS, settings.copy_format)
+        self.auto_copy = QCheckBox("Copy the LaTeX as soon as it is recognised")
+        self.auto_copy.setChecked(settings.auto_copy)
+        self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
+        self.threshold.setValue(settings.confidence_threshold)
+        self.renderer = _combo({r: r for r in RENDERERS}, settings.preview_renderer)
+        self.history_size = QSpinBox(minimum=1, maximum=100_000)
+        self.history_size.setValue(settings.history_size)
+        form = QFormLayout(self)
+        form.addRow("Device (restart to apply)", self.device)
+        form.addRow("Copy format", self.copy_format)
+        form.addRow("", self.auto_copy)
+        form.addRow("Warn below confidence", self.threshold)
+        form.addRow("Preview renderer", self.renderer)
+        form.addRow("History size", self.history_size)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def value(self) -> Settings:
+        return replace(
+            self._base,
+            device=self.device.currentData(),
+            copy_format=self.copy_format.currentData(),
+            auto_copy=self.auto_copy.isChecked(),
+            confidence_threshold=round(self.threshold.value(), 2),
+            preview_renderer=self.renderer.currentData(),
+            history_size=self.history_size.value(),
+        )

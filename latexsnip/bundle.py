@@ -1,0 +1,157 @@
+"""Checkpoint bundle: one directory holding everything needed to run a model, and nothing that runs.
+
+    bundle/
+      config.json         ModelConfig
+      tokenizer.json      HF tokenizers BPE
+      model.safetensors   weights (fp16 or fp32; safetensors cannot execute code on load)
+      metadata.json       training data, steps, metrics, date, package version, sha256 of the files
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from latexsnip import __version__
+from latexsnip.config import ModelConfig
+from latexsnip.errors import BundleError
+from latexsnip.model import LatexOCR
+from latexsnip.tokenizer import LatexTokenizer
+
+FILES = ("config.json", "tokenizer.json", "model.safetensors", "metadata.json")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Bundle:
+    config: ModelConfig
+    tokenizer: LatexTokenizer
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def build_model(self) -> LatexOCR:
+        model = LatexOCR(self.config)
+        state = {k: v.float() for k, v in self.state_dict.items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise BundleError(
+                f"weights do not fit the config in {self.path}: "
+                f"{len(missing)} missing (e.g. {missing[:3]}), "
+                f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+            )
+        return model.eval()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def save_bundle(
+    path: str | Path,
+    model: LatexOCR,
+    tokenizer: LatexTokenizer,
+    metadata: dict[str, Any] | None = None,
+    *,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write a bundle directory (files replaced atomically; the metadata, which vouches for the
+    others through their sha256, is written last)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = model.cfg
+    if tokenizer.vocab_size != cfg.vocab_size:
+        raise BundleError(f"tokenizer has {tokenizer.vocab_size} tokens, config {cfg.vocab_size}")
+    _atomic_write_text(path / "config.json", json.dumps(cfg.to_dict(), indent=2))
+    _atomic_write_text(path / "tokenizer.json", tokenizer.to_json())
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    tmp = path / "model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt", "dtype": str(dtype)})
+    os.replace(tmp, path / "model.safetensors")
+    meta = dict(metadata or {})
+    meta.update(
+        {
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "created": meta.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "parameters": sum(v.numel() for v in state.values()),
+            "weights_dtype": str(dtype).replace("torch.", ""),
+            "sha256": {name: sha256_file(path / name) for name in FILES[:3]},
+        }
+    )
+    _atomic_write_text(path / "metadata.json", json.dumps(meta, indent=2, sort_keys=True))
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"cannot read {path.name} of bundle {path.parent}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} must hold a JSON object")
+    return data
+
+
+def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
+    """Load and check a bundle. Every failure is a ``BundleError`` that says what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"model bundle not found: {path} is not a directory")
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {path} is incomplete: missing {', '.join(missing)}")
+    metadata = _read_json(path / "metadata.json")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"bundle {path} has format {metadata.get('format_version')!r}, "
+            f"this latexsnip reads format {FORMAT_VERSION}"
+        )
+    if verify:
+        expected = metadata.get("sha256") or {}
+        for name in FILES[:3]:
+            actual = sha256_file(path / name)
+            if expected.get(name) != actual:
+                raise BundleError(
+                    f"{name} in {path} does not match its sha256 in metadata.json "
+                    "(truncated, corrupted or modified): re-install or re-export the bundle"
+                )
+    try:
+        config = ModelConfig.from_dict(_read_json(path / "config.json"))
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"invalid config.json in {path}: {exc}") from exc
+    try:
+        tokenizer = LatexTokenizer.from_file(path / "tokenizer.json")
+    except Exception as exc:  # tokenizers raises plain Exceptions on bad JSON
+        raise BundleError(f"invalid tokenizer.json in {path}: {exc}") from exc
+    if tokenizer.vocab_size != config.vocab_size:
+        raise BundleError(
+            f"tokenizer.json has {tokenizer.vocab_size} tokens but config.json says "
+            f"{config.vocab_size}"
+        )
+    try:
+        state = load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"cannot read model.safetensors in {path}: {exc}") from exc
+    return Bundle(config, tokenizer, state, metadata, path)

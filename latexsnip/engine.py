@@ -1,0 +1,113 @@
+"""The recognition core: image in, ``Prediction`` out. No Qt, no clipboard, no cwd changes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from latexsnip.bundle import Bundle, load_bundle
+from latexsnip.decoding import Hypothesis, beam_decode, greedy_decode
+from latexsnip.errors import BundleError
+from latexsnip.imageio import ImageSource, load_image
+from latexsnip.prediction import Alternative, Prediction, confidence_from_logprobs
+from latexsnip.preprocess import collate, prepare
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUNDLE_NAME = "latexsnip-base"
+
+
+def default_bundle_path() -> Path:
+    """The shipped bundle: ``$LATEXSNIP_BUNDLE``, else ``resources/model/latexsnip-base``."""
+    env = os.environ.get("LATEXSNIP_BUNDLE")
+    if env:
+        return Path(env)
+    return REPO_ROOT / "resources" / "model" / DEFAULT_BUNDLE_NAME
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BundleError("--device cuda was requested but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return torch.device(device)
+
+
+class Engine:
+    """Thread-safe: one lock serialises forward passes (torch already uses all cores for one)."""
+
+    def __init__(self, bundle: Bundle, device: str = "auto") -> None:
+        self.bundle = bundle
+        self.config = bundle.config
+        self.tokenizer = bundle.tokenizer
+        self._device = resolve_device(device)
+        self.model = bundle.build_model().to(self._device)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle: str | Path | None = None, device: str = "auto") -> Engine:
+        return cls(load_bundle(bundle or default_bundle_path()), device=device)
+
+    @property
+    def device(self) -> str:
+        return self._device.type
+
+    @property
+    def metadata(self) -> dict:
+        return self.bundle.metadata
+
+    def predict(self, image: ImageSource, *, beam: int = 1, n_best: int = 1) -> Prediction:
+        return self.predict_batch([image], beam=beam, n_best=n_best)[0]
+
+    def predict_batch(
+        self, images: list[ImageSource], *, beam: int = 1, n_best: int = 1
+    ) -> list[Prediction]:
+        """Recognise several images; raises ``ImageError`` if any of them is unusable.
+
+        Greedy decoding batches the images; beam search decodes them one at a time.
+        """
+        t0 = time.perf_counter()
+        arrays = [prepare(load_image(img), self.config).array for img in images]
+        t1 = time.perf_counter()
+        with self._lock:
+            batch = torch.from_numpy(collate(arrays)).to(self._device)
+            with torch.inference_mode():
+                context = self.model.encode(batch)
+            t2 = time.perf_counter()
+            if beam <= 1:
+                results = [[h] for h in greedy_decode(self.model, context)]
+            else:
+                results = [beam_decode(self.model, context[i : i + 1], beam) for i in range(len(arrays))]
+            t3 = time.perf_counter()
+        n = len(arrays)
+        timings = {
+            "preprocess": (t1 - t0) * 1000 / n,
+            "encode": (t2 - t1) * 1000 / n,
+            "decode": (t3 - t2) * 1000 / n,
+            "total": (t3 - t0) * 1000 / n,
+        }
+        return [self._to_prediction(hyps, n_best, timings) for hyps in results]
+
+    def _to_prediction(
+        self, hyps: list[Hypothesis], n_best: int, timings: dict[str, float]
+    ) -> Prediction:
+        best = hyps[0]
+        alternatives = [
+            Alternative(
+                self.tokenizer.to_latex(h.ids), confidence_from_logprobs(h.logprobs), sum(h.logprobs)
+            )
+            for h in hyps[: max(1, n_best)]
+        ]
+        return Prediction(
+            latex=self.tokenizer.to_latex(best.ids),
+            confidence=confidence_from_logprobs(best.logprobs),
+            token_logprobs=list(best.logprobs),
+            tokens=[self.tokenizer.piece(i) for i in best.ids],
+            timings=dict(timings),
+            alternatives=alternatives if n_best > 1 else [],
+        )

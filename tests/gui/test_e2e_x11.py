@@ -1,0 +1,171 @@
+"""The "done when" check under a real (virtual) X server with no tray host:
+the app runs, a formula is on screen, ``snip --region`` around it exits 0 and the X clipboard
+holds the LaTeX — served by the running app, and by xclip when no app runs.
+
+Uses the fake engine (``LATEXSNIP_FAKE_ENGINE=1``) which also dumps the image it received, so we
+check the capture really contains the formula. Skipped where Xvfb or xclip are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("Xvfb")
+                       or not shutil.which("xclip"), reason="needs Xvfb and xclip"),
+]
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+FAKE = r"\frac{a+b}{c^{2}}"
+X, Y = 700, 450  # clear of the main window, which opens at the top-left without a WM
+
+
+def _start_xvfb():
+    read, write = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        display = fh.readline().strip()
+    if not display:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    return proc, f":{display}"
+
+
+@pytest.fixture
+def xenv(tmp_path):
+    xvfb, display = _start_xvfb()
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", LATEXSNIP_FAKE_ENGINE="1",
+               LATEXSNIP_FAKE_LATEX=FAKE, LATEXSNIP_FAKE_DUMP=str(tmp_path / "seen.png"),
+               LATEXSNIP_DATA_DIR=str(tmp_path / "data"),
+               LATEXSNIP_CONFIG_DIR=str(tmp_path / "config"))
+    env.pop("WAYLAND_DISPLAY", None)
+    procs: list[subprocess.Popen] = []
+
+    def spawn(*args, **kw):
+        p = subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, **kw)
+        procs.append(p)
+        return p
+
+    yield env, spawn, tmp_path
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    xvfb.terminate()
+    xvfb.wait(5)
+
+
+def _clipboard(env) -> str:
+    return subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=env, capture_output=True,
+                          text=True, timeout=5).stdout
+
+
+def _snip(env, region) -> subprocess.CompletedProcess:
+    x, y, w, h = region
+    return subprocess.run([sys.executable, "-m", "latexsnip.app", "snip", "--region",
+                           f"{x},{y},{w},{h}"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _show_formula(spawn) -> tuple[int, int]:
+    shower = spawn(str(HERE / "show_formula.py"), str(X), str(Y), stdout=subprocess.PIPE, text=True)
+    line = shower.stdout.readline().split()
+    assert line and line[0] == "shown", "formula window did not appear"
+    return int(line[1]), int(line[2])
+
+
+def _assert_captured_formula(tmp_path, size):
+    seen = Image.open(tmp_path / "seen.png").convert("L")
+    assert seen.size == size
+    lo, hi = seen.getextrema()
+    assert lo < 80 and hi > 200  # dark ink on white: the formula, not an empty screen
+
+
+def _wait_for_app(env, timeout=30.0):
+    from latexsnip.app.single_instance import ping
+
+    old = os.environ.get("LATEXSNIP_SOCKET_NAME")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ping(old, timeout_ms=300):
+            return
+        time.sleep(0.2)
+    pytest.fail("the app did not come up")
+
+
+def test_region_snip_through_running_app(xenv):
+    env, spawn, tmp_path = xenv
+    app = spawn("-m", "latexsnip.app")
+    w, h = _show_formula(spawn)
+    _wait_for_app(env)
+    region = (X, Y, w, h)
+    result = _snip(env, region)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == FAKE
+    assert _clipboard(env) == FAKE  # served by the app process, which keeps running
+    assert app.poll() is None
+    _assert_captured_formula(tmp_path, (w, h))
+
+
+def test_region_snip_without_app_uses_forking_clipboard(xenv):
+    env, spawn, tmp_path = xenv
+    w, h = _show_formula(spawn)
+    result = _snip(env, (X, Y, w, h))
+    assert result.returncode == 0, result.stderr
+    assert _clipboard(env) == FAKE  # the CLI has exited; xclip's server still holds it
+    _assert_captured_formula(tmp_path, (w, h))
+
+
+def test_region_outside_screen_fails_clearly(xenv):
+    env, _spawn, _tmp = xenv
+    result = _snip(env, (5000, 5000, 10, 10))
+    assert result.returncode == 1
+    assert "outside every screen" in result.stderr
+
+
+@pytest.mark.skipif(not shutil.which("xdotool"), reason="needs xdotool")
+def test_interactive_snip_with_mouse(xenv):
+    """`latexsnip snip` with no app running starts it with the overlay; a real drag (xdotool)
+    on the frozen screen crops exactly the dragged pixels; auto-copy puts the LaTeX on the
+    clipboard; a second `snip` is forwarded to the running app."""
+    env, spawn, tmp_path = xenv
+    _show_formula(spawn)
+    app = spawn("-m", "latexsnip.app", "snip")
+    _wait_for_app(env)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = subprocess.run(["xdotool", "search", "--name", "select a formula"], env=env,
+                               capture_output=True, text=True).stdout.split()
+        if found:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the snip overlay did not appear")
+    time.sleep(0.3)
+    x0, y0 = X - 10, Y - 10
+    subprocess.run(["xdotool", "mousemove", str(x0), str(y0), "mousedown", "1",
+                    "mousemove", str(x0 + 30), str(y0 + 20), "mousemove", str(x0 + 70),
+                    str(y0 + 60), "mouseup", "1"], env=env, check=True)
+    deadline = time.monotonic() + 10
+    while _clipboard(env) != FAKE and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _clipboard(env) == FAKE
+    _assert_captured_formula(tmp_path, (70, 60))
+    again = subprocess.run([sys.executable, "-m", "latexsnip.app", "snip"], env=env, cwd=ROOT,
+                           timeout=30)
+    assert again.returncode == 0 and app.poll() is None

@@ -1,0 +1,50 @@
+"""Settings: validation, persistence, corruption recovery."""
+
+from __future__ import annotations
+
+import json
+
+from latexsnip.app.settings import Settings, SettingsStore, validate
+
+
+def test_missing_file_gives_defaults(tmp_path):
+    store = SettingsStore(tmp_path)
+    assert store.load() == Settings()
+    assert store.warnings == []
+
+
+def test_roundtrip(tmp_path):
+    store = SettingsStore(tmp_path)
+    s = Settings(device="cpu", copy_format="equation", auto_copy=False, confidence_threshold=0.3,
+                 preview_renderer="ziamath", history_size=7)
+    store.save(s)
+    assert SettingsStore(tmp_path).load() == s
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]  # no temp files left
+
+
+def test_default_location_honours_env(tmp_path):
+    SettingsStore().save(Settings(copy_format="inline"))
+    assert json.loads((tmp_path / "config" / "settings.json").read_text())["copy_format"] == "inline"
+
+
+def test_corrupted_json_gives_defaults_and_warning(tmp_path):
+    (tmp_path / "settings.json").write_text('{"device": "cpu", ')
+    store = SettingsStore(tmp_path)
+    assert store.load() == Settings()
+    assert "corrupted" in store.warnings[0]
+
+
+def test_invalid_values_are_dropped_one_by_one():
+    s, problems = validate({"device": "tpu", "copy_format": "inline", "auto_copy": "yes",
+                            "confidence_threshold": 1.5, "history_size": True, "colour": 1})
+    assert s == Settings(copy_format="inline")
+    assert len(problems) == 5
+    assert any("colour" in p for p in problems)
+
+
+def test_non_object_json(tmp_path):
+    (tmp_path / "settings.json").write_text("[1, 2]")
+    store = SettingsStore(tmp_path)
+    assert store.load() == Settings()
+    assert store.warnings
+

@@ -1,0 +1,1 @@
+"""latexsnip_train: data generation and training code for the latexsnip model."""

@@ -1,0 +1,185 @@
+"""Training batches: shards → augmentation → the app's own pre-processing → size buckets.
+
+An ``IterableDataset`` that yields whole, collated batches, so a ``DataLoader`` with
+``batch_size=None`` runs everything (decode, augment, prepare, bucket) in its worker processes.
+Bucketing (the thesis' recipe) groups images of similar size so little compute goes to padding.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import IterableDataset, get_worker_info
+
+from latexsnip.config import ModelConfig
+from latexsnip.errors import ImageError
+from latexsnip.preprocess import collate, prepare
+from latexsnip.tokenizer import LatexTokenizer
+from latexsnip_train.shards import iter_shards, shard_paths
+
+
+SETTLED_SECONDS = 90  # a shard untouched this long is complete (the writer closes it fast)
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    batch_size: int = 32
+    max_batch_pixels: int = 32 * 64 * 384  # caps memory/time of batches of large images
+    pool: int = 512  # samples sorted together into size buckets
+    shuffle_buffer: int = 2000
+    augment_strength: float = 1.0
+    clean_fraction: float = 0.15  # share of samples with only the resolution change
+
+
+def _augment_fn():
+    try:
+        from latexsnip_train.augment import augment
+    except ImportError:  # keeps the loader usable while augmentation is being developed
+        return None
+    return augment
+
+
+def _fallback_downscale(render: Image.Image, rng: np.random.Generator, dpi: float) -> Image.Image:
+    target = rng.uniform(90, 150)
+    f = target / dpi
+    return render.resize((max(1, round(render.width * f)), max(1, round(render.height * f))),
+                         Image.Resampling.LANCZOS)
+
+
+class BucketedShardDataset(IterableDataset):
+    def __init__(
+        self,
+        shard_dir: Path | str | list[Path],  # a dir, a glob of dirs/files, or a list of files
+        tokenizer: LatexTokenizer,
+        model_cfg: ModelConfig,
+        loader_cfg: LoaderConfig,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.source = shard_dir
+        self.paths = self._list_paths()
+        if not self.paths:
+            raise FileNotFoundError(f"no shards in {shard_dir}")
+        self.tokenizer = tokenizer
+        self.model_cfg = model_cfg
+        self.cfg = loader_cfg
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+
+    def _list_paths(self) -> list[Path]:
+        """Shards complete on disk now (re-listed every epoch, so a render running beside
+        training feeds it; a shard still being written is skipped until it is older)."""
+        if isinstance(self.source, list):
+            return list(self.source)
+        text = str(self.source)
+        if any(c in text for c in "*?["):
+            found: list[Path] = []
+            for hit in sorted(glob.glob(text)):
+                found += shard_paths(hit) if Path(hit).is_dir() else [Path(hit)]
+        else:
+            found = shard_paths(self.source)
+        now = time.time()
+        return [p for p in found if now - p.stat().st_mtime > SETTLED_SECONDS]
+
+    # Each (rank, worker) reads a disjoint slice: whole shards when there are enough of them.
+    def _my_paths(self, rng: random.Random) -> tuple[list[Path], int, int]:
+        info = get_worker_info()
+        workers = info.num_workers if info else 1
+        worker = info.id if info else 0
+        total = self.world_size * workers
+        me = self.rank * workers + worker
+        paths = list(self.paths)
+        rng.shuffle(paths)
+        if len(paths) >= total:
+            return paths[me::total], 0, 1
+        return paths, me, total
+
+    def samples(self) -> Iterator[tuple[np.ndarray, list[int]]]:
+        info = get_worker_info()
+        worker = info.id if info else 0
+        epoch = 0
+        augment = _augment_fn()
+        cfg = self.model_cfg
+        while True:
+            base = self.seed * 1_000_003 + epoch * 7919 + self.rank * 131 + worker
+            prng = random.Random(base)
+            nrng = np.random.default_rng(base)
+            self.paths = self._list_paths() or self.paths
+            paths, offset, stride = self._my_paths(prng)
+            for i, sample in enumerate(iter_shards(paths, shuffle_buffer=self.cfg.shuffle_buffer,
+                                                   seed=base)):
+                if stride > 1 and i % stride != offset:
+                    continue
+                ids = self.tokenizer.encode(sample.meta["latex"])
+                if not ids or len(ids) + 2 > cfg.max_tokens:
+                    continue
+                dpi = float(sample.meta.get("dpi", 240))
+                try:
+                    if augment is not None and nrng.random() >= self.cfg.clean_fraction:
+                        image = augment(sample.image, nrng, dpi=dpi,
+                                        strength=self.cfg.augment_strength)
+                    else:
+                        image = _fallback_downscale(sample.image, nrng, dpi)
+                    array = prepare(image, cfg).array
+                except ImageError:
+                    continue
+                yield array, [cfg.bos_id, *ids, cfg.eos_id]
+            epoch += 1
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        pool: list[tuple[np.ndarray, list[int]]] = []
+        rng = random.Random(self.seed + 17 * self.rank)
+        for item in self.samples():
+            pool.append(item)
+            if len(pool) >= self.cfg.pool:
+                batches = make_buckets(pool, self.cfg)
+                rng.shuffle(batches)
+                yield from (to_tensors(b, self.model_cfg.pad_id) for b in batches)
+                pool = []
+
+
+def make_buckets(
+    items: list[tuple[np.ndarray, list[int]]], cfg: LoaderConfig
+) -> list[list[tuple[np.ndarray, list[int]]]]:
+    """Sort by (height, width) and cut into batches under both a count and a pixel budget."""
+    items = sorted(items, key=lambda it: (it[0].shape[0], it[0].shape[1]))
+    batches: list[list[tuple[np.ndarray, list[int]]]] = []
+    current: list[tuple[np.ndarray, list[int]]] = []
+    max_h = max_w = 0
+    for item in items:
+        h, w = item[0].shape
+        new_h, new_w = max(max_h, h), max(max_w, w)
+        if current and (len(current) >= cfg.batch_size
+                        or (len(current) + 1) * new_h * new_w > cfg.max_batch_pixels):
+            batches.append(current)
+            current, new_h, new_w = [], h, w
+        current.append(item)
+        max_h, max_w = new_h, new_w
+    if current:
+        batches.append(current)
+    return batches
+
+
+def to_tensors(batch: list[tuple[np.ndarray, list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.from_numpy(collate([a for a, _ in batch]))
+    length = max(len(ids) for _, ids in batch)
+    tokens = torch.full((len(batch), length), pad_id, dtype=torch.long)
+    for i, (_, ids) in enumerate(batch):
+        tokens[i, : len(ids)] = torch.tensor(ids)
+    return images, tokens
+
+
+def batches_per_epoch_estimate(n_samples: int, batch_size: int) -> int:
+    return math.ceil(n_samples / batch_size)

@@ -1,0 +1,44 @@
+"""``latexsnip-train export``: turn a run (or a bundle) into the small fp16 bundle that ships."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from latexsnip.bundle import load_bundle, save_bundle
+
+DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def export_bundle(src: Path, out: Path, dtype: str = "fp16", note: str | None = None) -> Path:
+    """Re-save ``src`` (a bundle dir, or a run dir holding ``best/``) as ``out`` in ``dtype``."""
+    if (src / "best").is_dir():
+        src = src / "best"
+    bundle = load_bundle(src)
+    model = bundle.build_model()
+    meta = dict(bundle.metadata)
+    meta.pop("sha256", None)
+    if note:
+        meta["note"] = note
+    meta["exported_from"] = str(src)
+    return save_bundle(out, model, bundle.tokenizer, meta, dtype=DTYPES[dtype])
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a shippable bundle from a run or bundle")
+    p.add_argument("src", type=Path, help="run directory (uses its best/) or bundle directory")
+    p.add_argument("out", type=Path, help="bundle directory to write")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
+    p.add_argument("--note", help="free text stored in the metadata")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    path = export_bundle(args.src, args.out, args.dtype, args.note)
+    size = sum(f.stat().st_size for f in path.iterdir())
+    meta = json.loads((path / "metadata.json").read_text())
+    print(f"wrote {path} ({size / 2**20:.1f} MB, metrics {meta.get('metrics')})")
+    return 0

@@ -1,0 +1,323 @@
+"""``latexsnip-train fit``: one readable training loop (nanoGPT-style), CPU or GPU, resumable.
+
+Resume order: ``RUN_DIR/state.pt`` (full state: model, optimiser, step, RNG) if present, else
+``--init BUNDLE`` (weights only, fresh optimiser: the state may be lost between sessions, the
+committed bundle is not), else random initialisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from latexsnip.bundle import load_bundle, save_bundle
+from latexsnip.config import ModelConfig
+from latexsnip.decoding import greedy_decode
+from latexsnip.model import LatexOCR, count_parameters
+from latexsnip.preprocess import collate, prepare
+from latexsnip.tokenizer import LatexTokenizer
+from latexsnip_train.dataset import BucketedShardDataset, LoaderConfig
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 1000
+    total_steps: int = 60_000  # cosine decay length; later steps keep the floor
+    min_lr_frac: float = 0.05
+    label_smoothing: float = 0.05
+    grad_clip: float = 1.0
+    accum: int = 1
+
+
+@dataclass
+class RunConfig:
+    eval_every: int = 1000
+    eval_limit: int = 200
+    checkpoint_minutes: float = 10.0
+    log_every: int = 20
+    num_workers: int = 1
+    threads: int = 0  # 0: torch default
+    compile: bool = False
+    bf16: bool = False  # autocast; measured ~3x SLOWER on our 2-core CPUs, use on GPUs
+    seed: int = 0
+
+
+@dataclass
+class TrainConfig:
+    shards: str = "data/shards"
+    tokenizer: str = "data/tokenizer.json"
+    val_dir: str = ""  # default: ../shared/data/im2latex_val
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TrainConfig:
+        raw = json.loads(path.read_text())
+        base = Path(path).resolve().parent
+        cfg = cls(
+            shards=raw.get("shards", cls.shards),
+            tokenizer=raw.get("tokenizer", cls.tokenizer),
+            val_dir=raw.get("val_dir", ""),
+            model=ModelConfig.from_dict(raw.get("model", {})),
+            loader=LoaderConfig(**raw.get("loader", {})),
+            optim=OptimConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in raw.get("optim", {}).items()}),
+            run=RunConfig(**raw.get("run", {})),
+        )
+        cfg.base_dir = base  # type: ignore[attr-defined]
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shards": self.shards, "tokenizer": self.tokenizer, "val_dir": self.val_dir,
+            "model": self.model.to_dict(), "loader": asdict(self.loader),
+            "optim": asdict(self.optim), "run": asdict(self.run),
+        }
+
+
+def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0) -> float:
+    """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), cosine decay."""
+    since = step - warmup_from
+    if since < cfg.warmup_steps:
+        warm = (since + 1) / cfg.warmup_steps
+    else:
+        warm = 1.0
+    progress = min(1.0, step / max(1, cfg.total_steps))
+    cosine = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * warm * cosine
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _dist_info() -> tuple[int, int, int]:
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+@torch.inference_mode()
+def quick_validate(model: LatexOCR, tokenizer: LatexTokenizer, items: list[tuple[Any, str]],
+                   device: torch.device, batch_size: int = 16) -> dict[str, float]:
+    """Greedy decoding on a fixed val subset; returns BLEU/ED/exact over normalised tokens."""
+    from latexsnip_train.metrics import evaluate_pairs
+
+    model.eval()
+    prepared = [(prepare(img, model.cfg).array, ref) for img, ref in items]
+    order = sorted(range(len(prepared)), key=lambda i: prepared[i][0].shape[::-1])
+    hyps: dict[int, str] = {}
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = torch.from_numpy(collate([prepared[i][0] for i in idx])).to(device)
+        out = greedy_decode(model, model.encode(batch))
+        for i, hyp in zip(idx, out, strict=True):
+            hyps[i] = tokenizer.decode(hyp.ids)
+    model.train()
+    report = evaluate_pairs([ref for _, ref in prepared], [hyps[i] for i in range(len(prepared))])
+    return {"val_bleu": report.bleu, "val_ed": report.edit_distance, "val_exact": report.exact_match}
+
+
+def load_val_items(val_dir: Path, limit: int, seed: int = 0) -> list[tuple[Any, str]]:
+    from latexsnip_train.evaluate import load_image, read_labels, subsample
+
+    items = subsample(read_labels(val_dir), limit, seed)
+    return [(load_image(val_dir / "images" / it.file), it.latex) for it in items]
+
+
+def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minutes: float = 0,
+        max_steps: int = 0) -> dict[str, Any]:
+    rank, world, local_rank = _dist_info()
+    distributed = world > 1
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    master = rank == 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base = getattr(cfg, "base_dir", Path.cwd())
+    tokenizer = LatexTokenizer.from_file(_resolve(cfg.tokenizer, base))
+    model_cfg = ModelConfig.from_dict({**cfg.model.to_dict(), "vocab_size": tokenizer.vocab_size})
+    torch.manual_seed(cfg.run.seed + rank)
+    model = LatexOCR(model_cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "pos" in n]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.optim.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=cfg.optim.lr, betas=cfg.optim.betas)
+    step, samples, warmup_from, best_bleu, elapsed_before = 0, 0, 0, -1.0, 0.0
+    history: list[str] = []
+    state_path = run_dir / "state.pt"
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, samples, warmup_from = state["step"], state["samples"], state["warmup_from"]
+        best_bleu, elapsed_before = state["best_bleu"], state["elapsed_s"]
+        torch.set_rng_state(state["torch_rng"])
+        history = state.get("history", [])
+        print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
+    elif init is not None:
+        bundle = load_bundle(init)
+        model.load_state_dict({k: v.float() for k, v in bundle.state_dict.items()})
+        step = int(bundle.metadata.get("steps", 0))
+        samples = int(bundle.metadata.get("samples_seen", 0))
+        best_bleu = float(bundle.metadata.get("metrics", {}).get("val_bleu", -1.0))
+        elapsed_before = float(bundle.metadata.get("train_seconds", 0.0))
+        history = list(bundle.metadata.get("history", []))
+        warmup_from = step  # fresh optimiser: warm up again, continue the schedule where it was
+        print(f"initialised weights from {init} (step {step}, fresh optimiser)")
+    history.append(f"{time.strftime('%Y-%m-%d %H:%M')} start step {step} on {device}")
+    if master:
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        print(f"model: {count_parameters(model) / 1e6:.1f} M parameters, vocab {tokenizer.vocab_size}")
+    train_model: nn.Module = model
+    if distributed:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None)
+    if cfg.run.compile:
+        train_model = torch.compile(train_model)
+
+    dataset = BucketedShardDataset(_resolve(cfg.shards, base), tokenizer, model_cfg, cfg.loader,
+                                   seed=cfg.run.seed + step, rank=rank, world_size=world)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=cfg.run.num_workers,
+                                         pin_memory=device.type == "cuda",
+                                         persistent_workers=cfg.run.num_workers > 0)
+    val_dir = Path(cfg.val_dir) if cfg.val_dir else _default_val_dir()
+    val_items = load_val_items(val_dir, cfg.run.eval_limit) if master and val_dir.exists() else []
+    metrics_path = run_dir / "metrics.jsonl"
+    t_start = time.time()
+    last_ckpt = time.time()
+    loss_ema = None
+    tokens_seen = 0
+
+    def log(record: dict[str, Any]) -> None:
+        if master:
+            with metrics_path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def save_state() -> None:
+        if not master:
+            return
+        _atomic_torch_save({
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            "samples": samples, "warmup_from": warmup_from, "best_bleu": best_bleu,
+            "elapsed_s": elapsed_before + time.time() - t_start,
+            "torch_rng": torch.get_rng_state(), "history": history,
+        }, state_path)
+
+    def export(path: Path, metrics: dict[str, float]) -> None:
+        save_bundle(path, model, tokenizer, {
+            "steps": step, "samples_seen": samples, "metrics": metrics,
+            "train_seconds": round(elapsed_before + time.time() - t_start),
+            "hardware": f"{device.type} x{world}, {torch.get_num_threads()} threads",
+            "data": {"shards": str(cfg.shards)}, "train_config": cfg.to_dict(),
+            "history": history,
+        })
+
+    model.train()
+    bar = tqdm(total=max_steps or None, disable=not master, dynamic_ncols=True, unit="step")
+    data_iter = iter(loader)
+    stop_reason = "max_steps"
+    while True:
+        if max_steps and step >= max_steps:
+            break
+        if max_minutes and (time.time() - t_start) / 60 >= max_minutes:
+            stop_reason = "max_minutes"
+            break
+        lr = lr_at(step, cfg.optim, warmup_from)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss_sum = 0.0
+        for _ in range(cfg.optim.accum):
+            images, tokens = next(data_iter)
+            images, tokens = images.to(device, non_blocking=True), tokens.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.run.bf16):
+                logits = train_model(images, tokens[:, :-1])
+                loss = nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
+                    ignore_index=model_cfg.pad_id, label_smoothing=cfg.optim.label_smoothing)
+            (loss / cfg.optim.accum).backward()
+            loss_sum += float(loss) / cfg.optim.accum
+            samples += images.shape[0] * world
+            tokens_seen += int((tokens[:, 1:] != model_cfg.pad_id).sum())
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        loss_ema = loss_sum if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_sum
+        wall = time.time() - t_start
+        bar.update(1)
+        if step % cfg.run.log_every == 0:
+            bar.set_postfix(loss=f"{loss_ema:.3f}", lr=f"{lr:.2e}",
+                            tok_s=f"{tokens_seen / max(wall, 1e-6):.0f}")
+            log({"step": step, "samples": samples, "time_s": round(elapsed_before + wall, 1),
+                 "train_loss": round(loss_sum, 4), "lr": lr})
+        if master and val_items and step % cfg.run.eval_every == 0:
+            metrics = quick_validate(model, tokenizer, val_items, device)
+            log({"step": step, "samples": samples, "time_s": round(elapsed_before + wall, 1),
+                 **metrics})
+            tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            export(run_dir / "last", metrics)
+            if metrics["val_bleu"] > best_bleu:
+                best_bleu = metrics["val_bleu"]
+                export(run_dir / "best", metrics)
+                tqdm.write(f"new best val BLEU {best_bleu:.4f}: exported {run_dir / 'best'}")
+        if time.time() - last_ckpt >= cfg.run.checkpoint_minutes * 60:
+            save_state()
+            last_ckpt = time.time()
+    bar.close()
+    save_state()
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu}
+
+
+def _resolve(path: str, base: Path) -> Path:
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return base / p
+
+
+def _default_val_dir() -> Path:
+    from latexsnip_train.evaluate import default_val_dir
+
+    return default_val_dir()
+
+
+def add_fit_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="train a model (resumable)")
+    p.add_argument("--config", type=Path, required=True, help="training config JSON")
+    p.add_argument("--run-dir", type=Path, required=True, help="where state/metrics/bundles go")
+    p.add_argument("--init", type=Path, help="start from this bundle's weights (fresh optimiser)")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop cleanly after this long")
+    p.add_argument("--max-steps", type=int, default=0)
+    p.set_defaults(func=run_fit)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    random.seed(0)
+    cfg = TrainConfig.from_file(args.config)
+    result = fit(cfg, args.run_dir, init=args.init, max_minutes=args.max_minutes,
+                 max_steps=args.max_steps)
+    print(json.dumps(result))
+    return 0
