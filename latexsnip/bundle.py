@@ -43,6 +43,18 @@ class Bundle:
     def build_model(self) -> LatexOCR:
         model = LatexOCR(self.config)
         state = {k: v.float() for k, v in self.state_dict.items()}
+        # load_state_dict raises a bare RuntimeError on shape mismatches: report them ourselves.
+        expected = model.state_dict()
+        mismatched = [
+            f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
+            for k, v in state.items()
+            if k in expected and v.shape != expected[k].shape
+        ]
+        if mismatched:
+            raise BundleError(
+                f"weights do not fit the config in {self.path}: {len(mismatched)} tensors have "
+                f"the wrong shape (weights vs config, e.g. {mismatched[:3]})"
+            )
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise BundleError(

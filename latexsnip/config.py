@@ -31,8 +31,8 @@ class ModelConfig:
     max_height: int = 256
     max_width: int = 1024
     # Pre-processing: text is rescaled so that the median glyph height is this many pixels
-    # (im2latex-100k images measure ~7 px; a little more gives the stride-16 stem room).
-    target_glyph_height: float = 9.0
+    # (im2latex-100k images measure ~10 px; a little more gives the stride-16 stem room).
+    target_glyph_height: float = 12.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

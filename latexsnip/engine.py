@@ -61,34 +61,61 @@ class Engine:
     def metadata(self) -> dict:
         return self.bundle.metadata
 
-    def predict(self, image: ImageSource, *, beam: int = 1, n_best: int = 1) -> Prediction:
-        return self.predict_batch([image], beam=beam, n_best=n_best)[0]
+    def predict(
+        self, image: ImageSource, *, beam: int = 1, n_best: int = 1, max_tokens: int | None = None
+    ) -> Prediction:
+        return self.predict_batch([image], beam=beam, n_best=n_best, max_tokens=max_tokens)[0]
 
     def predict_batch(
-        self, images: list[ImageSource], *, beam: int = 1, n_best: int = 1
+        self,
+        images: list[ImageSource],
+        *,
+        beam: int = 1,
+        n_best: int = 1,
+        max_tokens: int | None = None,
     ) -> list[Prediction]:
         """Recognise several images; raises ``ImageError`` if any of them is unusable.
 
-        Greedy decoding batches the images; beam search decodes them one at a time.
+        Greedy decoding batches images of the same padded size; beam search decodes them one at a
+        time. Images of different sizes are never padded into one batch: the stem's GroupNorm and
+        the attention would see the padding, and results would depend on the batch's make-up.
+        ``max_tokens`` caps the decoded length (BOS/EOS included; default: the model's).
         """
+        if not images:
+            return []
         t0 = time.perf_counter()
         arrays = [prepare(load_image(img), self.config).array for img in images]
         t1 = time.perf_counter()
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, arr in enumerate(arrays):
+            groups.setdefault(arr.shape, []).append(i)
+        results: list[list[Hypothesis]] = [[] for _ in arrays]
+        encode_s = decode_s = 0.0
         with self._lock:
-            batch = torch.from_numpy(collate(arrays)).to(self._device)
-            with torch.inference_mode():
-                context = self.model.encode(batch)
-            t2 = time.perf_counter()
-            if beam <= 1:
-                results = [[h] for h in greedy_decode(self.model, context)]
-            else:
-                results = [beam_decode(self.model, context[i : i + 1], beam) for i in range(len(arrays))]
+            for members in groups.values():
+                ta = time.perf_counter()
+                batch = torch.from_numpy(collate([arrays[i] for i in members])).to(self._device)
+                with torch.inference_mode():
+                    context = self.model.encode(batch)
+                tb = time.perf_counter()
+                if beam <= 1:
+                    hyps = [[h] for h in greedy_decode(self.model, context, max_tokens)]
+                else:
+                    hyps = [
+                        beam_decode(self.model, context[j : j + 1], beam, max_tokens)
+                        for j in range(len(members))
+                    ]
+                tc = time.perf_counter()
+                encode_s += tb - ta
+                decode_s += tc - tb
+                for i, h in zip(members, hyps, strict=True):
+                    results[i] = h
             t3 = time.perf_counter()
         n = len(arrays)
         timings = {
             "preprocess": (t1 - t0) * 1000 / n,
-            "encode": (t2 - t1) * 1000 / n,
-            "decode": (t3 - t2) * 1000 / n,
+            "encode": encode_s * 1000 / n,
+            "decode": decode_s * 1000 / n,
             "total": (t3 - t0) * 1000 / n,
         }
         return [self._to_prediction(hyps, n_best, timings) for hyps in results]

@@ -69,11 +69,24 @@ def tokenize_latex(latex: str) -> list[str]:
 
 
 def split_spaced(canonical: str) -> list[str]:
-    """Tokens of a canonical, space-separated string (``\\ `` stays one token)."""
+    """Tokens of a canonical, space-separated string (``\\ `` stays one token).
+
+    A backslash-space is a control space only at the start of a token: in ``\\\\ c`` the
+    space separates the newline token ``\\\\`` from ``c``.
+    """
     out: list[str] = []
-    for piece in re.split(r"(\\ )| ", canonical):
-        if piece:
-            out.append(piece)
+    i, n = 0, len(canonical)
+    while i < n:
+        if canonical[i] == " ":
+            i += 1
+        elif canonical.startswith("\\ ", i):
+            out.append("\\ ")
+            i += 2
+        else:
+            end = canonical.find(" ", i)
+            end = n if end < 0 else end
+            out.append(canonical[i:end])
+            i = end
     return out
 
 
@@ -85,8 +98,9 @@ def to_spaced(tokens: list[str]) -> str:
 def compact_latex(tokens: list[str]) -> str:
     """Join tokens into the shortest LaTeX that tokenises back to the same tokens.
 
-    A space is needed only after a control word followed by a letter (``\\alpha x``).  ``~`` inside
-    a text group becomes a plain space again so the user sees ``\\text{if x}``.
+    A space is needed only after a control word followed by a letter (``\\alpha x``), or by a ``*``
+    when the word has no star of its own (``\\sigma *``, else it would read as ``\\sigma*``).
+    ``~`` inside a text group becomes a plain space again so the user sees ``\\text{if x}``.
     """
     parts: list[str] = []
     text_depths: list[int] = []
@@ -106,7 +120,9 @@ def compact_latex(tokens: list[str]) -> str:
         out = tok
         if tok == "~" and text_depths and text_depths[-1] == depth:
             out = " "
-        if prev and re.fullmatch(r"\\[a-zA-Z]+\*?", prev) and re.match(r"[a-zA-Z]", out):
+        if prev and re.fullmatch(r"\\[a-zA-Z]+\*?", prev) and (
+            re.match(r"[a-zA-Z]", out) or (out.startswith("*") and not prev.endswith("*"))
+        ):
             parts.append(" ")
         parts.append(out)
         prev = out

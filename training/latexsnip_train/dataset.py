@@ -26,7 +26,6 @@ from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
 from latexsnip_train.shards import iter_shards, shard_paths
 
-
 SETTLED_SECONDS = 90  # a shard untouched this long is complete (the writer closes it fast)
 
 

@@ -2,12 +2,18 @@
 
 Resume order: ``RUN_DIR/state.pt`` (full state: model, optimiser, step, RNG) if present, else
 ``--init BUNDLE`` (weights only, fresh optimiser: the state may be lost between sessions, the
-committed bundle is not), else random initialisation.
+committed bundle is not), else random initialisation (optionally with a pre-trained stem,
+``--init-stem``, see ``pretrain.py``). The data stream is seeded with the step count, so a resumed
+run reads a fresh shuffle instead of repeating the samples it started with.
+
+Distributed: ``torchrun --nproc_per_node=N -m latexsnip_train.cli fit ...`` (gloo on CPU, NCCL on
+GPUs). Rank 0 logs, validates and checkpoints; every rank stops at the same step.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -94,10 +100,7 @@ class TrainConfig:
 def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0) -> float:
     """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), cosine decay."""
     since = step - warmup_from
-    if since < cfg.warmup_steps:
-        warm = (since + 1) / cfg.warmup_steps
-    else:
-        warm = 1.0
+    warm = (since + 1) / cfg.warmup_steps if since < cfg.warmup_steps else 1.0
     progress = min(1.0, step / max(1, cfg.total_steps))
     cosine = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
     return cfg.lr * warm * cosine
@@ -143,7 +146,7 @@ def load_val_items(val_dir: Path, limit: int, seed: int = 0) -> list[tuple[Any, 
 
 
 def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minutes: float = 0,
-        max_steps: int = 0) -> dict[str, Any]:
+        max_steps: int = 0, init_stem: Path | None = None) -> dict[str, Any]:
     rank, world, local_rank = _dist_info()
     distributed = world > 1
     if distributed:
@@ -172,7 +175,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         opt.load_state_dict(state["optimizer"])
         step, samples, warmup_from = state["step"], state["samples"], state["warmup_from"]
         best_bleu, elapsed_before = state["best_bleu"], state["elapsed_s"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it
         history = state.get("history", [])
         print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
     elif init is not None:
@@ -185,6 +188,12 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         history = list(bundle.metadata.get("history", []))
         warmup_from = step  # fresh optimiser: warm up again, continue the schedule where it was
         print(f"initialised weights from {init} (step {step}, fresh optimiser)")
+    elif init_stem is not None:
+        from latexsnip_train.pretrain import load_stem
+
+        load_stem(model, init_stem)
+        history.append(f"stem initialised from {init_stem}")
+        print(f"initialised the stem from {init_stem}")
     history.append(f"{time.strftime('%Y-%m-%d %H:%M')} start step {step} on {device}")
     if master:
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
@@ -240,23 +249,27 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     while True:
         if max_steps and step >= max_steps:
             break
-        if max_minutes and (time.time() - t_start) / 60 >= max_minutes:
+        if max_minutes and _all_ranks_agree(
+                (time.time() - t_start) / 60 >= max_minutes, distributed, device):
             stop_reason = "max_minutes"
             break
         lr = lr_at(step, cfg.optim, warmup_from)
         for group in opt.param_groups:
             group["lr"] = lr
         loss_sum = 0.0
-        for _ in range(cfg.optim.accum):
+        for micro in range(cfg.optim.accum):
             images, tokens = next(data_iter)
             images, tokens = images.to(device, non_blocking=True), tokens.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.run.bf16):
-                logits = train_model(images, tokens[:, :-1])
-                loss = nn.functional.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
-                    ignore_index=model_cfg.pad_id, label_smoothing=cfg.optim.label_smoothing)
-            (loss / cfg.optim.accum).backward()
-            loss_sum += float(loss) / cfg.optim.accum
+            # DDP: all-reduce the gradients once per step, on the last micro-batch only.
+            sync = not distributed or micro == cfg.optim.accum - 1
+            with contextlib.nullcontext() if sync else train_model.no_sync():
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.run.bf16):
+                    logits = train_model(images, tokens[:, :-1])
+                    loss = nn.functional.cross_entropy(
+                        logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
+                        ignore_index=model_cfg.pad_id, label_smoothing=cfg.optim.label_smoothing)
+                (loss / cfg.optim.accum).backward()
+            loss_sum += loss.item() / cfg.optim.accum
             samples += images.shape[0] * world
             tokens_seen += int((tokens[:, 1:] != model_cfg.pad_id).sum())
         nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
@@ -291,6 +304,16 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu}
 
 
+def _all_ranks_agree(flag: bool, distributed: bool, device: torch.device) -> bool:
+    """True on every rank when it is true on any: ranks that left the loop alone would leave the
+    others waiting in the next gradient all-reduce (each rank has its own clock)."""
+    if not distributed:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def _resolve(path: str, base: Path) -> Path:
     p = Path(path)
     if p.is_absolute() or p.exists():
@@ -309,6 +332,8 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, required=True, help="training config JSON")
     p.add_argument("--run-dir", type=Path, required=True, help="where state/metrics/bundles go")
     p.add_argument("--init", type=Path, help="start from this bundle's weights (fresh optimiser)")
+    p.add_argument("--init-stem", type=Path,
+                   help="fresh runs only: stem weights from `pretrain-encoder` (safetensors)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop cleanly after this long")
     p.add_argument("--max-steps", type=int, default=0)
     p.set_defaults(func=run_fit)
@@ -318,6 +343,6 @@ def run_fit(args: argparse.Namespace) -> int:
     random.seed(0)
     cfg = TrainConfig.from_file(args.config)
     result = fit(cfg, args.run_dir, init=args.init, max_minutes=args.max_minutes,
-                 max_steps=args.max_steps)
+                 max_steps=args.max_steps, init_stem=args.init_stem)
     print(json.dumps(result))
     return 0

@@ -1,0 +1,111 @@
+"""``latexsnip-train fit`` on a tiny model: steps, resume, --init, --max-minutes, and DDP (gloo).
+
+Everything runs on CPU with drawn shards (no TeX), a toy tokenizer and a ~0.3 M-parameter model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from latexsnip_train.fit import TrainConfig, fit, lr_at
+from tinytrain import make_config, read_metrics
+
+from latexsnip.bundle import load_bundle, save_bundle
+from latexsnip.config import ModelConfig
+from latexsnip.model import LatexOCR
+from latexsnip.tokenizer import LatexTokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_config(tmp_path_factory.mktemp("fit") / "data", eval_every=2)
+
+
+def _train_losses(run_dir: Path) -> list[dict]:
+    return [r for r in read_metrics(run_dir) if "train_loss" in r]
+
+
+def test_fit_steps_then_resume_continues(config: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig.from_file(config)
+    run = tmp_path / "run"
+    first = fit(cfg, run, max_steps=2)
+    assert first["step"] == 2 and first["stop"] == "max_steps"
+    assert (run / "state.pt").is_file() and (run / "config.json").is_file()
+    assert (run / "last" / "model.safetensors").is_file()  # eval_every=2 exported a bundle
+    records = read_metrics(run)
+    assert [r["step"] for r in records if "train_loss" in r] == [1, 2]
+    assert any("val_bleu" in r for r in records)
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["step"] == 2 and state["samples"] == first["samples"]
+
+    second = fit(cfg, run, max_steps=3)  # state.pt wins: continues at step 2
+    assert second["step"] == 3
+    assert second["samples"] > first["samples"]
+    assert [r["step"] for r in _train_losses(run)] == [1, 2, 3]
+    resumed = torch.load(run / "state.pt", weights_only=True)
+    assert resumed["step"] == 3
+    assert any("start step 2" in h for h in resumed["history"])
+
+
+def test_fit_init_from_bundle_uses_fresh_optimiser(config: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig.from_file(config)
+    tok = LatexTokenizer.from_file(cfg.tokenizer)
+    model_cfg = ModelConfig.from_dict({**cfg.model.to_dict(), "vocab_size": tok.vocab_size})
+    torch.manual_seed(123)
+    bundle = save_bundle(tmp_path / "bundle", LatexOCR(model_cfg), tok,
+                         {"steps": 7, "samples_seen": 99, "history": ["earlier run"]})
+    run = tmp_path / "run"
+    out = fit(cfg, run, init=bundle, max_steps=7)  # no step to take: saves the loaded state
+    assert out["step"] == 7 and out["samples"] == 99
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["optimizer"]["state"] == {}  # fresh optimiser
+    assert state["warmup_from"] == 7
+    assert state["history"][0] == "earlier run"
+    weights = load_bundle(bundle).state_dict
+    for name, value in state["model"].items():
+        assert torch.equal(value, weights[name].float()), name
+
+    fit(cfg, run, max_steps=8)  # one step on from the bundle's step, warming up again
+    (record,) = _train_losses(run)[-1:]
+    assert record["step"] == 8
+    assert record["lr"] == pytest.approx(lr_at(7, cfg.optim, warmup_from=7))
+    assert record["lr"] < cfg.optim.lr
+
+
+def test_fit_max_minutes_stops_cleanly(config: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig.from_file(config)
+    run = tmp_path / "run"
+    out = fit(cfg, run, max_minutes=0.02, max_steps=10_000)
+    assert out["stop"] == "max_minutes"
+    assert 0 < out["step"] < 10_000
+    assert torch.load(run / "state.pt", weights_only=True)["step"] == out["step"]
+
+
+def test_fit_ddp_two_processes(config: Path, tmp_path: Path) -> None:
+    """torchrun, 2 CPU ranks (gloo). --max-minutes stops first: the ranks' clocks disagree, so
+    this also checks that they agree on the step to stop at (else one rank crashes)."""
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "latexsnip_train.cli", "fit", "--config", str(config), "--run-dir", str(run),
+           "--max-steps", "100000", "--max-minutes", "0.08"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == 2  # one per rank
+    assert {r["step"] for r in results} == {results[0]["step"]}
+    assert all(r["stop"] == "max_minutes" for r in results)
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["step"] == results[0]["step"] > 0
+    records = read_metrics(run)
+    train = [r for r in records if "train_loss" in r]
+    assert train and all(r["samples"] % 2 == 0 for r in train)  # local batch × 2 ranks
+    assert any("val_bleu" in r for r in records)  # rank 0 validated while rank 1 waited
