@@ -94,7 +94,7 @@ def test_drop_image_data_recognises_copies_and_records(qtbot, make_app, image):
     app = make_app()
     mime = QMimeData()
     mime.setImageData(pil_to_qimage(image))
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     app.main.dragEnterEvent(enter)
     assert enter.isAccepted()
