@@ -20,6 +20,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from latexsnip.app.availability import qt_gui_running
 from latexsnip.app.selection import Rect, best_shot_for_region
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,7 @@ class QtCapture:
     name = "qt"
 
     def is_available(self) -> bool:
-        try:
-            from PySide6.QtGui import QGuiApplication
-        except ImportError:
-            return False
-        return QGuiApplication.instance() is not None
+        return qt_gui_running()
 
     def capture(self) -> list[ScreenShot]:
         from PySide6.QtGui import QGuiApplication

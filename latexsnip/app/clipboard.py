@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from latexsnip.app.availability import importable, qt_gui_running
+
 FORMATS: dict[str, tuple[str, str]] = {
     "raw": ("", ""),
     "inline": ("$", "$"),
@@ -87,11 +89,7 @@ class PyperclipClipboard:
     name = "pyperclip"
 
     def is_available(self) -> bool:
-        try:
-            import pyperclip  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return importable("pyperclip")
 
     def copy(self, text: str) -> None:
         import pyperclip
@@ -108,11 +106,7 @@ class QtClipboard:
     name = "qt"
 
     def is_available(self) -> bool:
-        try:
-            from PySide6.QtGui import QGuiApplication
-        except ImportError:
-            return False
-        return QGuiApplication.instance() is not None
+        return qt_gui_running()
 
     def copy(self, text: str) -> None:
         from PySide6.QtGui import QClipboard, QGuiApplication

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from latexsnip.app.availability import importable
+
 
 class PreviewError(RuntimeError):
     pass
@@ -122,11 +124,7 @@ class ZiamathRenderer:
         self.size = size
 
     def is_available(self) -> bool:
-        try:
-            import ziamath  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return importable("ziamath")
 
     def render(self, latex: str) -> Rendered:
         import ziamath
@@ -147,11 +145,7 @@ class MathtextRenderer:
         self.dpi = dpi
 
     def is_available(self) -> bool:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return importable("matplotlib")
 
     def render(self, latex: str) -> Rendered:
         from matplotlib.mathtext import math_to_image
