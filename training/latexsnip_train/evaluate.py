@@ -135,21 +135,37 @@ def run_predictions(
 ) -> PredictionRun:
     """Predict in batches; see ``_predict_batch`` for how failures are handled."""
     run = PredictionRun([], [], 0.0, 0.0, 0, None, {})
+    # Similar sizes together: engines batch only images that pad to the same shape.
+    order = sorted(range(len(image_paths)), key=lambda i: _header_size(image_paths[i]))
+    texts_by_index: dict[int, str] = {}
+    ms_by_index: dict[int, float] = {}
     with tqdm(total=len(image_paths), unit="img", desc="eval", disable=not progress) as bar:
-        for start in range(0, len(image_paths), batch_size):
-            batch_paths = image_paths[start : start + batch_size]
+        for start in range(0, len(order), batch_size):
+            batch_idx = order[start : start + batch_size]
             t0 = time.perf_counter()
-            images = [load_image(p) for p in batch_paths]
+            images = [load_image(image_paths[i]) for i in batch_idx]
             t1 = time.perf_counter()
             texts, results = _predict_batch(predict_fn, images, run, first=start == 0)
             t2 = time.perf_counter()
             run.load_s += t1 - t0
             run.predict_s += t2 - t1
-            run.texts.extend(texts)
-            run.per_image_ms.extend([(t2 - t1) * 1000 / len(images)] * len(images))
+            for i, text in zip(batch_idx, texts, strict=True):
+                texts_by_index[i] = text
+                ms_by_index[i] = (t2 - t1) * 1000 / len(images)
             _collect_engine_timings(run.engine_timings, results)
             bar.update(len(images))
+    run.texts.extend(texts_by_index[i] for i in range(len(image_paths)))
+    run.per_image_ms.extend(ms_by_index[i] for i in range(len(image_paths)))
     return run
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the image header only; unreadable files sort first."""
+    try:
+        with Image.open(path) as img:
+            return img.size[1], img.size[0]
+    except Exception:
+        return (0, 0)
 
 
 def _call(predict_fn: PredictFn, images: list[Image.Image]) -> tuple[list[str], list[Any]]:
