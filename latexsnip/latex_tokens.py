@@ -132,3 +132,12 @@ def compact_latex(tokens: list[str]) -> str:
 def canonical_from_latex(latex: str) -> str:
     """Tokenise and re-join with single spaces (no normalisation beyond that)."""
     return to_spaced(tokenize_latex(latex))
+
+
+def tex_source(canonical: str) -> str:
+    """LaTeX to *typeset* a canonical string.
+
+    The spaced canonical form cannot be fed to TeX as is: inside text groups (``\\text { a n d }``)
+    spaces are typeset, so "and" would come out letter-spaced.
+    """
+    return compact_latex(split_spaced(canonical))

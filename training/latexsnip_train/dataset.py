@@ -121,6 +121,8 @@ class BucketedShardDataset(IterableDataset):
                                                    seed=base)):
                 if stride > 1 and i % stride != offset:
                     continue
+                if "typeset" not in sample.meta and r"\text {" in sample.meta["latex"]:
+                    continue  # rendered letter-spaced by an old renderer: image ≠ label
                 ids = self.tokenizer.encode(sample.meta["latex"])
                 if not ids or len(ids) + 2 > cfg.max_tokens:
                     continue

@@ -21,10 +21,15 @@ from typing import Any
 
 from tqdm import tqdm
 
+from latexsnip.latex_tokens import tex_source
+
 from .render.result import RenderResult
 from .shards import ShardWriter, encode_png
 
 BACKENDS = ("tex", "mathtext")
+# Recorded in shard metadata: shards written before text groups were typeset compactly (no such
+# key) show letter-spaced \text{}; the loader skips those samples.
+TYPESET_VERSION = 2
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Job:
     style: str
     dpi: int
     timeout: float
+    input_kind: str = "auto"  # canonical | raw | auto (canonical when normalising is a no-op)
 
 
 @dataclass
@@ -67,11 +73,27 @@ def available_fonts_for(backend: str) -> tuple[str, ...]:
     return tuple(MATHTEXT_FONTS)
 
 
+def typeset_form(line: str, input_kind: str) -> str:
+    """What TeX typesets for a line: canonical lines in compact form, raw lines as written."""
+    if input_kind == "raw":
+        return line
+    if input_kind == "auto":
+        from .normalize import normalize_latex
+
+        try:
+            if normalize_latex(line) != line:
+                return line
+        except ValueError:
+            return line  # not a formula the normaliser accepts: TeX (and its filter) decides
+    return tex_source(line)
+
+
 def render_job(job: Job) -> JobResult:
     """Worker entry point (top level so multiprocessing can pickle it)."""
     t0 = time.perf_counter()
     render_batch = _backend(job.backend)
-    formulas = [f for _, f in job.lines]
+    # Labels stay as given; TeX gets the compact source (spaces inside \text{} are typeset).
+    formulas = [typeset_form(f, job.input_kind) for _, f in job.lines]
     try:
         results = render_batch(formulas, font=job.font, dpi=job.dpi, style=job.style,
                                timeout=job.timeout)
@@ -104,7 +126,8 @@ def make_jobs(lines: list[tuple[int, str]], args: argparse.Namespace) -> list[Jo
     for k, start in enumerate(range(0, len(lines), args.batch_size)):
         rng = random.Random(args.seed * 1_000_003 + k)  # reproducible per batch
         jobs.append(Job(k, lines[start : start + args.batch_size], args.backend,
-                        rng.choice(fonts), rng.choice(styles), args.dpi, args.timeout))
+                        rng.choice(fonts), rng.choice(styles), args.dpi, args.timeout,
+                        getattr(args, "input", "auto")))
     return jobs
 
 
@@ -170,7 +193,8 @@ def run_render(args: argparse.Namespace) -> int:
                         skipped.write(f"{ln}\t{_tsv_field(reason)}\t{_tsv_field(formula)}\n")
                         continue
                     meta = {"latex": formula, "font": job.font, "dpi": job.dpi,
-                            "style": job.style, "backend": job.backend, "line_no": ln}
+                            "style": job.style, "backend": job.backend, "line_no": ln,
+                            "typeset": TYPESET_VERSION}
                     if writer is not None:
                         writer.write(f"{n_ok:08d}", png, meta)
                     else:
@@ -230,6 +254,10 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per pdflatex run")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-batch font/style pick")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--input", choices=("auto", "canonical", "raw"), default="auto",
+                   help="canonical: lines from `latexsnip-train corpus` (spaced tokens, typeset "
+                        "in compact form so \\text{} is not letter-spaced); raw: typeset as "
+                        "written; auto (default): canonical when a line is already normalised")
     return p
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from latexsnip.latex_tokens import tex_source
 from latexsnip_train.augment import AugmentConfig, _jpeg, augment
 
 FONTS = ("cm", "cm", "lm", "times", "palatino", "mathpazo", "sans", "helvet", "newtx", "kpfonts")
@@ -110,7 +111,8 @@ def build_snipset(out: Path, *, n: int = 500, seed: int = 0, val_dir: Path | Non
         renders: dict[int, Image.Image] = {}
         for font, style in sorted({(c[2], c[3]) for c in cands}):
             group = [c for c in cands if (c[2], c[3]) == (font, style)]
-            results = render_batch([c[1] for c in group], font=font, style=style, dpi=RENDER_DPI)
+            results = render_batch([tex_source(c[1]) for c in group], font=font, style=style,
+                                   dpi=RENDER_DPI)
             for c, r in zip(group, results, strict=True):
                 if r.image is not None:
                     renders[c[0]] = r.image
