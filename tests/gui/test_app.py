@@ -18,8 +18,9 @@ from latexsnip.app.capture import ScreenShot
 from latexsnip.app.clipboard import QtClipboard
 from latexsnip.app.qtimage import pil_to_qimage
 from latexsnip.app.selection import Rect
-from latexsnip.app.single_instance import send_request
 from latexsnip.prediction import Alternative, Prediction
+
+from .ipc_client import result, send_in_client
 
 
 class Engine:
@@ -295,23 +296,16 @@ def test_socket_recognize_copies_then_answers(qtbot, make_app, image):
     app = make_app(listen=True)
     buf = io.BytesIO()
     image.save(buf, "PNG")
-    box = {}
     msg = {"cmd": "recognize", "png": base64.b64encode(buf.getvalue()).decode()}
-    t = threading.Thread(target=lambda: box.setdefault("r", send_request(msg, timeout_ms=5000)))
-    t.start()
-    qtbot.waitUntil(lambda: not t.is_alive(), timeout=6000)
-    assert box["r"]["ok"] and box["r"]["latex"] == r"\frac{a}{b}"
+    answer = result(qtbot, send_in_client(msg, timeout_ms=20000))
+    assert answer["ok"] and answer["latex"] == r"\frac{a}{b}"
     assert QGuiApplication.clipboard().text() == r"\frac{a}{b}"
     assert not app.result.isVisible()  # scripted: no window pops up
 
 
 def test_socket_snip_command_starts_overlay(qtbot, make_app):
     make = make_app(listen=True)
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", send_request({"cmd": "snip"})))
-    t.start()
-    qtbot.waitUntil(lambda: not t.is_alive(), timeout=5000)
-    assert box["r"] == {"ok": True}
+    assert result(qtbot, send_in_client({"cmd": "snip"})) == {"ok": True}
     qtbot.waitUntil(lambda: make.session is not None, timeout=3000)
     qtbot.keyClick(make.session.overlays[0], Qt.Key.Key_Escape)
 

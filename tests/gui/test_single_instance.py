@@ -1,25 +1,15 @@
-"""Single-instance signalling over QLocalServer/QLocalSocket (client runs in a thread, as the
-second process would, so the server's event loop keeps turning)."""
+"""Single-instance signalling over QLocalServer/QLocalSocket.
+
+The client runs in a separate process, as it does for real (`latexsnip snip` from an OS
+shortcut), while this process's event loop serves. (A client in a thread of the same process
+crashed the interpreter now and then: Qt objects must not outlive or cross their thread.)
+"""
 
 from __future__ import annotations
 
-import json
-import threading
-
-from PySide6.QtNetwork import QLocalSocket
-
 from latexsnip.app.single_instance import InstanceServer, ping, send_request, server_name
 
-
-def in_thread(fn):
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", fn()), daemon=True)
-    t.start()
-    return t, box
-
-
-def wait_thread(qtbot, t, timeout=5000):
-    qtbot.waitUntil(lambda: not t.is_alive(), timeout=timeout)
+from .ipc_client import client, result, send_in_client
 
 
 def test_name_is_per_user_and_overridable(monkeypatch):
@@ -45,10 +35,9 @@ def test_request_reaches_handler_and_gets_answer(qtbot):
         reply.send({"ok": True, "echo": msg["cmd"]})
 
     server.request.connect(handle)
-    t, box = in_thread(lambda: send_request({"cmd": "snip"}, timeout_ms=3000))
-    wait_thread(qtbot, t)
+    proc = send_in_client({"cmd": "snip"})
+    assert result(qtbot, proc) == {"ok": True, "echo": "snip"}
     assert got == [{"cmd": "snip"}]
-    assert box["r"] == {"ok": True, "echo": "snip"}
     server.close()
 
 
@@ -58,13 +47,12 @@ def test_deferred_answer(qtbot):
     assert server.listen()
     pending = []
     server.request.connect(lambda msg, reply: pending.append(reply))
-    t, box = in_thread(lambda: send_request({"cmd": "recognize"}, timeout_ms=5000))
-    qtbot.waitUntil(lambda: bool(pending), timeout=3000)
+    proc = send_in_client({"cmd": "recognize"}, timeout_ms=20000)
+    qtbot.waitUntil(lambda: bool(pending), timeout=20000)
     qtbot.wait(100)
-    assert t.is_alive()
+    assert proc.poll() is None  # still waiting for the deferred answer
     pending[0].send({"ok": True, "latex": "x"})
-    wait_thread(qtbot, t)
-    assert box["r"]["latex"] == "x"
+    assert result(qtbot, proc)["latex"] == "x"
     server.close()
 
 
@@ -74,23 +62,25 @@ def test_garbage_request_is_refused(qtbot):
     calls = []
     server.request.connect(lambda m, r: calls.append(m))
 
-    def raw():
+    proc = client("""
+        import json
+        from PySide6.QtNetwork import QLocalSocket
+        from latexsnip.app.single_instance import server_name
         s = QLocalSocket()
-        s.connectToServer(server.name)
-        s.waitForConnected(1000)
-        s.write(b"not json\n")
-        s.waitForBytesWritten(1000)
+        s.connectToServer(server_name())
+        s.waitForConnected(5000)
+        s.write(b"not json\\n")
+        s.waitForBytesWritten(5000)
         data = b""
-        for _ in range(100):  # short waits: waitFor*() holds the GIL (see send_request)
+        for _ in range(500):
             s.waitForReadyRead(30)
             data += bytes(s.readAll())
-            if data.endswith(b"\n"):
+            if data.endswith(b"\\n"):
                 break
-        return json.loads(data.decode())
-
-    t, box = in_thread(raw)
-    wait_thread(qtbot, t)
-    assert box["r"]["ok"] is False and "bad request" in box["r"]["error"]
+        print(data.decode().strip())
+    """)
+    answer = result(qtbot, proc)
+    assert answer["ok"] is False and "bad request" in answer["error"]
     assert calls == []
     server.close()
 
@@ -100,12 +90,12 @@ def test_second_server_cannot_take_over_a_live_one(qtbot):
     assert first.listen()
     first.request.connect(lambda m, r: r.send({"ok": True}))
     second = InstanceServer()
-    box = {}
-    # listen() pings the live instance, which must answer from this thread's event loop.
-    t = threading.Thread(target=lambda: box.setdefault("alive", ping(first.name)), daemon=True)
-    t.start()
-    wait_thread(qtbot, t)
-    assert box["alive"]
+    # Another process finds the first instance alive (this process's event loop answers).
+    proc = client("""
+        from latexsnip.app.single_instance import ping
+        print('true' if ping(timeout_ms=5000) else 'false')
+    """)
+    assert result(qtbot, proc) is True
     first.close()
     assert second.listen()  # after the first is gone the name is free again
     second.close()
