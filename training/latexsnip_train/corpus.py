@@ -7,7 +7,6 @@ writes one canonical formula (tokens separated by single spaces) per line.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from collections import Counter
@@ -18,16 +17,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from latexsnip_train.normalize import NormalizationError, normalize_latex
+from latexsnip_train.paths import shared_dir
 from latexsnip_train.synthetic import generate_formulas
-
-
-def shared_dir() -> Path:
-    """``shared/`` next to the repository checkout (override with ``LATEXSNIP_SHARED``)."""
-    env = os.environ.get("LATEXSNIP_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
 
 FORMULAS_DIR = shared_dir() / "data/formulas"
 VAL_LABELS = shared_dir() / "data/im2latex_val/labels.tsv"

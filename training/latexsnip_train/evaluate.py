@@ -16,7 +16,6 @@ import argparse
 import base64
 import html
 import json
-import os
 import random
 import statistics
 import time
@@ -29,18 +28,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from latexsnip_train.metrics import EvalReport, Normalizer, SampleScore, evaluate_pairs
+from latexsnip_train.paths import shared_dir
 
 PredictFn = Callable[[list[Image.Image]], Sequence[Any]]
 
 N_MISTAKES = 50
 # Repo root is two levels above this file (training/latexsnip_train/evaluate.py).
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """``$LATEXSNIP_SHARED`` or ``<repo>/../shared`` (how CI lays out the checkout)."""
-    env = os.environ.get("LATEXSNIP_SHARED")
-    return Path(env) if env else _REPO_ROOT.parent / "shared"
 
 
 def default_val_dir() -> Path:
