@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from latexsnip_train.plots import add_plot_parser
     from latexsnip_train.pretrain import add_pretrain_parser
     from latexsnip_train.render_cli import add_render_parser
+    from latexsnip_train.resample import add_resample_parser
     from latexsnip_train.snipset import add_snipset_parser
     from latexsnip_train.tokenizer_cli import add_tokenizer_parser
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     add_tokenizer_parser(sub)
+    add_resample_parser(sub)
     add_render_parser(sub)
     add_fit_parser(sub)
     add_pretrain_parser(sub)

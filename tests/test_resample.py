@@ -1,0 +1,53 @@
+"""Length-matched resampling of the training corpus."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from latexsnip_train.resample import BIN, length_bin, match_lengths
+
+
+def _pool(counts: dict[int, int]) -> tuple[list[str], list[int]]:
+    lines, lengths = [], []
+    for length, n in counts.items():
+        for i in range(n):
+            lines.append(f"f{length}_{i}")
+            lengths.append(length)
+    return lines, lengths
+
+
+def test_follows_the_reference_histogram_when_the_pool_allows() -> None:
+    lines, lengths = _pool({4: 1000, 20: 1000, 40: 1000})
+    ref = [4] * 10 + [20] * 60 + [40] * 30
+    picked = match_lengths(lines, lengths, ref, 500, seed=1)
+    bins = Counter(int(s[1:].split("_")[0]) for s in picked)
+    assert len(picked) == 500
+    assert bins == {4: 50, 20: 300, 40: 150}
+
+
+def test_a_short_bin_is_taken_whole_and_the_rest_rescaled() -> None:
+    lines, lengths = _pool({4: 1000, 20: 1000, 40: 20})
+    ref = [4] * 25 + [20] * 25 + [40] * 50
+    picked = match_lengths(lines, lengths, ref, 400, seed=0)
+    bins = Counter(int(s[1:].split("_")[0]) for s in picked)
+    assert bins[40] == 20  # all there is
+    assert bins[4] == bins[20] == 190  # the shortfall shared in proportion
+    assert len(set(picked)) == len(picked)  # without replacement
+
+
+def test_bins_absent_from_the_reference_are_dropped_and_seed_is_reproducible() -> None:
+    lines, lengths = _pool({4: 100, 80: 100})
+    ref = [4 + BIN - 1] * 5  # same bin as 4
+    assert length_bin(4) == length_bin(4 + BIN - 1)
+    a = match_lengths(lines, lengths, ref, 50, seed=3)
+    assert all(s.startswith("f4_") for s in a)
+    assert a == match_lengths(lines, lengths, ref, 50, seed=3)
+    assert a != match_lengths(lines, lengths, ref, 50, seed=4)
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        match_lengths(["a"], [1, 2], [1], 1)
+    with pytest.raises(ValueError):
+        match_lengths(["a"], [1], [], 1)
