@@ -32,7 +32,7 @@ APT_PACKAGES=(
   libdbus-1-3 xvfb xclip xdotool
 )
 if [ "$TRAIN" = 1 ]; then
-  APT_PACKAGES+=(texlive-fonts-extra texlive-plain-generic)
+  APT_PACKAGES+=(texlive-fonts-extra texlive-plain-generic lmodern)  # lmodern: the "lm" font preset
 fi
 
 if [ "${LATEXSNIP_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then

@@ -87,3 +87,31 @@ def test_tokenizer_cli_round_trips_corpus(tmp_path):
     assert stats["roundtrip_failures"] == 0
     assert stats["formulas"] == len(FORMULAS) + 2
     assert tok.decode(tok.encode(r"\frac { a } { b }")) == r"\frac { a } { b }"
+
+
+def test_mathtext_stream_mixes_in_on_the_fly_renders(tiny_setup, tmp_path):
+    shards, tok, cfg = tiny_setup
+    extra = ["x ^ { 2 } + 1", "\\frac { a } { b }", "\\begin{matrix} a \\end{matrix}"]
+    formulas = tmp_path / "f.txt"
+    formulas.write_text("\n".join(extra) + "\n")
+    loader = LoaderConfig(batch_size=4, pool=8, mathtext_formulas=str(formulas),
+                          mathtext_fraction=0.5)
+    ds = BucketedShardDataset(shards, tok, cfg, loader, seed=3)
+    raw = list(itertools.islice(ds._raw_samples(0), 40))
+    backends = [s.meta.get("backend") for s in raw]
+    assert 8 <= backends.count("mathtext") <= 32  # about half, seeded
+    drawn = {s.meta["latex"] for s in raw if s.meta.get("backend") == "mathtext"}
+    assert drawn <= set(extra[:2])  # the environment cannot be rendered by mathtext: skipped
+    assert all(s.image.mode == "L" and s.image.width > s.image.height for s in raw[:5])
+    # and they survive the whole pipeline into framed batches
+    images, tokens = next(iter(ds))
+    assert images.shape[0] == tokens.shape[0] and (tokens[:, 0] == cfg.bos_id).all()
+
+
+def test_no_mathtext_without_a_fraction(tiny_setup, tmp_path):
+    shards, tok, cfg = tiny_setup
+    formulas = tmp_path / "f.txt"
+    formulas.write_text("x + 1\n")
+    ds = BucketedShardDataset(shards, tok, cfg, LoaderConfig(mathtext_formulas=str(formulas)))
+    raw = list(itertools.islice(ds._raw_samples(0), 20))
+    assert all(s.meta.get("backend") != "mathtext" for s in raw)

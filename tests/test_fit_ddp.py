@@ -53,6 +53,11 @@ def test_fit_steps_then_resume_continues(config: Path, tmp_path: Path) -> None:
     resumed = torch.load(run / "state.pt", weights_only=True)
     assert resumed["step"] == 3
     assert any("start step 2" in h for h in resumed["history"])
+    # The run's end exports "final", validated at step 3 (the last periodic eval was at 2).
+    final = load_bundle(run / "final")
+    assert final.metadata["steps"] == 3
+    assert "val_bleu" in final.metadata["metrics"]
+    assert [r["step"] for r in read_metrics(run) if "val_bleu" in r][-1] == 3
 
 
 def test_fit_init_from_bundle_uses_fresh_optimiser(config: Path, tmp_path: Path) -> None:
@@ -109,3 +114,16 @@ def test_fit_ddp_two_processes(config: Path, tmp_path: Path) -> None:
     train = [r for r in records if "train_loss" in r]
     assert train and all(r["samples"] % 2 == 0 for r in train)  # local batch × 2 ranks
     assert any("val_bleu" in r for r in records)  # rank 0 validated while rank 1 waited
+
+
+def test_restart_schedule_gives_each_leg_a_whole_cosine() -> None:
+    from latexsnip_train.fit import OptimConfig
+
+    plain = OptimConfig(lr=1.0, warmup_steps=10, total_steps=100, min_lr_frac=0.0)
+    leg = OptimConfig(lr=1.0, warmup_steps=10, total_steps=100, min_lr_frac=0.0,
+                      restart_schedule=True)
+    # Initialised at step 90: the plain schedule is nearly spent, the restarted one starts over.
+    assert lr_at(95, plain, warmup_from=90) < 0.01
+    assert lr_at(109, leg, warmup_from=90) == pytest.approx(lr_at(19, leg, warmup_from=0))
+    assert lr_at(109, leg, warmup_from=90) > 0.9
+    assert lr_at(190, leg, warmup_from=90) == pytest.approx(0.0, abs=1e-9)

@@ -1,9 +1,9 @@
 """What TeX is asked to typeset for a corpus line (labels stay as given)."""
 
 import pytest
+from latexsnip_train.render_cli import typeset_form
 
 from latexsnip.latex_tokens import tex_source
-from latexsnip_train.render_cli import typeset_form
 
 
 def test_canonical_text_group_is_not_letter_spaced():

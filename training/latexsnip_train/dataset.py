@@ -24,7 +24,7 @@ from latexsnip.config import ModelConfig
 from latexsnip.errors import ImageError
 from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
-from latexsnip_train.shards import iter_shards, shard_paths
+from latexsnip_train.shards import Sample, iter_shards, shard_paths
 
 SETTLED_SECONDS = 90  # a shard untouched this long is complete (the writer closes it fast)
 
@@ -37,6 +37,9 @@ class LoaderConfig:
     shuffle_buffer: int = 2000
     augment_strength: float = 1.0
     clean_fraction: float = 0.15  # share of samples with only the resolution change
+    # On-the-fly mathtext renders of this formula list (GPU hosts: many cores, no TeX).
+    mathtext_formulas: str = ""
+    mathtext_fraction: float = 0.0  # share of samples taken from the mathtext stream
 
 
 def _augment_fn():
@@ -105,39 +108,59 @@ class BucketedShardDataset(IterableDataset):
             return paths[me::total], 0, 1
         return paths, me, total
 
-    def samples(self) -> Iterator[tuple[np.ndarray, list[int]]]:
-        info = get_worker_info()
-        worker = info.id if info else 0
+    def _shard_samples(self, worker: int) -> Iterator[Sample]:
+        """The shards, endlessly: a fresh shuffle (and a fresh look for new shards) each epoch."""
         epoch = 0
-        augment = _augment_fn()
-        cfg = self.model_cfg
         while True:
-            base = self.seed * 1_000_003 + epoch * 7919 + self.rank * 131 + worker
+            base = self._seed_for(worker, epoch)
             prng = random.Random(base)
-            nrng = np.random.default_rng(base)
             self.paths = self._list_paths() or self.paths
             paths, offset, stride = self._my_paths(prng)
             for i, sample in enumerate(iter_shards(paths, shuffle_buffer=self.cfg.shuffle_buffer,
                                                    seed=base)):
                 if stride > 1 and i % stride != offset:
                     continue
-                if "typeset" not in sample.meta and r"\text {" in sample.meta["latex"]:
-                    continue  # rendered letter-spaced by an old renderer: image ≠ label
-                ids = self.tokenizer.encode(sample.meta["latex"])
-                if not ids or len(ids) + 2 > cfg.max_tokens:
-                    continue
-                dpi = float(sample.meta.get("dpi", 240))
-                try:
-                    if augment is not None and nrng.random() >= self.cfg.clean_fraction:
-                        image = augment(sample.image, nrng, dpi=dpi,
-                                        strength=self.cfg.augment_strength)
-                    else:
-                        image = _fallback_downscale(sample.image, nrng, dpi)
-                    array = prepare(image, cfg).array
-                except ImageError:
-                    continue
-                yield array, [cfg.bos_id, *ids, cfg.eos_id]
+                yield sample
             epoch += 1
+
+    def _seed_for(self, worker: int, epoch: int) -> int:
+        return self.seed * 1_000_003 + epoch * 7919 + self.rank * 131 + worker
+
+    def _raw_samples(self, worker: int) -> Iterator[Sample]:
+        shards = self._shard_samples(worker)
+        if self.cfg.mathtext_fraction <= 0 or not self.cfg.mathtext_formulas:
+            yield from shards
+            return
+        from latexsnip_train.stream import MathtextStream, read_formula_lines
+
+        stream = iter(MathtextStream(read_formula_lines(self.cfg.mathtext_formulas),
+                                     seed=self._seed_for(worker, 0) + 1))
+        pick = random.Random(self._seed_for(worker, 0) + 2)
+        while True:
+            yield next(stream) if pick.random() < self.cfg.mathtext_fraction else next(shards)
+
+    def samples(self) -> Iterator[tuple[np.ndarray, list[int]]]:
+        info = get_worker_info()
+        worker = info.id if info else 0
+        augment = _augment_fn()
+        cfg = self.model_cfg
+        nrng = np.random.default_rng(self._seed_for(worker, 0))
+        for sample in self._raw_samples(worker):
+            if "typeset" not in sample.meta and r"\text {" in sample.meta["latex"]:
+                continue  # rendered letter-spaced by an old renderer: image ≠ label
+            ids = self.tokenizer.encode(sample.meta["latex"])
+            if not ids or len(ids) + 2 > cfg.max_tokens:
+                continue
+            dpi = float(sample.meta.get("dpi", 240))
+            try:
+                if augment is not None and nrng.random() >= self.cfg.clean_fraction:
+                    image = augment(sample.image, nrng, dpi=dpi, strength=self.cfg.augment_strength)
+                else:
+                    image = _fallback_downscale(sample.image, nrng, dpi)
+                array = prepare(image, cfg).array
+            except ImageError:
+                continue
+            yield array, [cfg.bos_id, *ids, cfg.eos_id]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         pool: list[tuple[np.ndarray, list[int]]] = []

@@ -19,7 +19,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class OptimConfig:
     label_smoothing: float = 0.05
     grad_clip: float = 1.0
     accum: int = 1
+    # True: warm-up and cosine both restart at the step a run was initialised from (--init), so
+    # each short fine-tuning leg (a session, a GPU lease) gets a whole schedule of total_steps.
+    restart_schedule: bool = False
 
 
 @dataclass
@@ -101,7 +104,7 @@ def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0) -> float:
     """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), cosine decay."""
     since = step - warmup_from
     warm = (since + 1) / cfg.warmup_steps if since < cfg.warmup_steps else 1.0
-    progress = min(1.0, step / max(1, cfg.total_steps))
+    progress = min(1.0, (since if cfg.restart_schedule else step) / max(1, cfg.total_steps))
     cosine = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
     return cfg.lr * warm * cosine
 
@@ -205,7 +208,11 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     if cfg.run.compile:
         train_model = torch.compile(train_model)
 
-    dataset = BucketedShardDataset(_resolve(cfg.shards, base), tokenizer, model_cfg, cfg.loader,
+    loader_cfg = cfg.loader
+    if loader_cfg.mathtext_formulas:
+        loader_cfg = replace(loader_cfg,
+                             mathtext_formulas=str(_resolve(loader_cfg.mathtext_formulas, base)))
+    dataset = BucketedShardDataset(_resolve(cfg.shards, base), tokenizer, model_cfg, loader_cfg,
                                    seed=cfg.run.seed + step, rank=rank, world_size=world)
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=cfg.run.num_workers,
                                          pin_memory=device.type == "cuda",
@@ -217,6 +224,8 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     last_ckpt = time.time()
     loss_ema = None
     tokens_seen = 0
+    last_metrics: dict[str, float] = {}
+    last_eval_step = -1
 
     def log(record: dict[str, Any]) -> None:
         if master:
@@ -286,6 +295,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
                  "train_loss": round(loss_sum, 4), "lr": lr})
         if master and val_items and step % cfg.run.eval_every == 0:
             metrics = quick_validate(model, tokenizer, val_items, device)
+            last_metrics, last_eval_step = metrics, step
             log({"step": step, "samples": samples, "time_s": round(elapsed_before + wall, 1),
                  **metrics})
             tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
@@ -299,6 +309,16 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             last_ckpt = time.time()
     bar.close()
     save_state()
+    if master:
+        # The weights as the run ends (a finished cosine's are usually the best), validated on
+        # the same subset as the periodic evals so "final" and "best" compare directly.
+        final_metrics = last_metrics
+        if val_items and last_eval_step != step:
+            final_metrics = quick_validate(model, tokenizer, val_items, device)
+            log({"step": step, "samples": samples,
+                 "time_s": round(elapsed_before + time.time() - t_start, 1), **final_metrics})
+        export(run_dir / "final", final_metrics)
+        tqdm.write(f"final step {step}: exported {run_dir / 'final'} {final_metrics}")
     if distributed:
         torch.distributed.destroy_process_group()
     return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu}

@@ -1,0 +1,106 @@
+"""Pack what a lent GPU machine needs to train, into one folder that fits the carry limit.
+
+The device machine has torch, timm, tokenizers and matplotlib but no TeX and no network, and only
+~40 MB may travel beside the repository. So the pack holds: pdflatex renders re-encoded in 16 grey
+levels (≈ 3 KB each with the tar headers), the formula list for on-the-fly mathtext renders (gzip), the tokenizer and a
+small slice of the validation images for the run's own quick validation (measurement only, never
+trained on). ``training/gpu/pack.sh`` adds the pure-Python wheels the machine lacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import random
+import shutil
+from pathlib import Path
+
+from PIL import Image
+from tqdm import tqdm
+
+from latexsnip_train.shards import ShardWriter, encode_png, iter_shards, shard_paths
+
+_QUANTISE_16 = [(v >> 4) * 17 for v in range(256)]
+
+
+def _shard_files(pattern: str) -> list[Path]:
+    found: list[Path] = []
+    for hit in sorted(glob.glob(pattern)):
+        found += shard_paths(hit) if Path(hit).is_dir() else [Path(hit)]
+    return found
+
+
+def pack_shards(pattern: str, out_dir: Path, budget_bytes: int, *, dpi: int = 160,
+                seed: int = 0) -> tuple[int, int]:
+    """Re-encode renders at ``dpi`` into ``out_dir`` until ``budget_bytes``; (samples, bytes)."""
+    paths = _shard_files(pattern)
+    if not paths:
+        raise FileNotFoundError(f"no shards match {pattern}")
+    random.Random(seed).shuffle(paths)
+    written = n = 0
+    with ShardWriter(out_dir, max_items=2000) as writer, \
+            tqdm(total=budget_bytes, unit="B", unit_scale=True, desc="shards") as bar:
+        for sample in iter_shards(paths, shuffle_buffer=2000, seed=seed):
+            src_dpi = float(sample.meta.get("dpi", 240))
+            f = min(1.0, dpi / src_dpi)
+            image: Image.Image = sample.image
+            if f < 1.0:
+                image = image.resize((max(1, round(image.width * f)), max(1, round(image.height * f))),
+                                     Image.Resampling.LANCZOS)
+            # 16 grey levels: -30 % (2/3 of the dpi alone hardly shrinks anti-aliased text; both: -50 %).
+            png = encode_png(image.point(_QUANTISE_16))
+            writer.write(f"{n:08d}", png, {**sample.meta, "dpi": round(src_dpi * f, 2)})
+            n += 1
+            size = 512 * (3 + -(-len(png) // 512))  # tar: 2 headers, padded PNG, small JSON
+            written += size
+            bar.update(size)
+            if written >= budget_bytes:
+                break
+    return n, written
+
+
+def pack_val(val_dir: Path, out_dir: Path, n: int, *, seed: int = 0) -> int:
+    """A seeded slice of a labelled dir (``images/`` + ``labels.tsv``), for quick validation."""
+    lines = (val_dir / "labels.tsv").read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    rows = random.Random(seed).sample(rows, min(n, len(rows)))
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        name = row.split("\t", 1)[0]
+        shutil.copyfile(val_dir / "images" / name, out_dir / "images" / name)
+    (out_dir / "labels.tsv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return len(rows)
+
+
+def add_gpu_pack_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gpu-pack", help="pack data for a lent GPU machine (see docs/gpu.md)")
+    p.add_argument("out", type=Path)
+    p.add_argument("--shards", required=True, help="glob of shard dirs or files")
+    p.add_argument("--formulas", type=Path, required=True, help="formulas for mathtext renders")
+    p.add_argument("--tokenizer", type=Path, required=True)
+    p.add_argument("--val-dir", type=Path, default=None, help="default: shared im2latex_val")
+    p.add_argument("--val-n", type=int, default=300)
+    p.add_argument("--budget-mb", type=float, default=24.0, help="for the re-encoded shards")
+    p.add_argument("--dpi", type=int, default=160, help="downscale renders above this dpi")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_gpu_pack)
+
+
+def run_gpu_pack(args: argparse.Namespace) -> int:
+    from latexsnip_train.evaluate import default_val_dir
+
+    out: Path = args.out
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    n, size = pack_shards(args.shards, out / "shards", int(args.budget_mb * 2**20), dpi=args.dpi,
+                          seed=args.seed)
+    with open(args.formulas, "rb") as src, gzip.open(out / "formulas.txt.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    shutil.copyfile(args.tokenizer, out / "tokenizer.json")
+    n_val = pack_val(args.val_dir or default_val_dir(), out / "val", args.val_n, seed=args.seed)
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"packed {n:,} renders ({size / 2**20:.1f} MB), formulas, tokenizer, {n_val} val "
+          f"images into {out}: {total / 2**20:.1f} MB")
+    return 0
