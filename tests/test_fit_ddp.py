@@ -127,3 +127,26 @@ def test_restart_schedule_gives_each_leg_a_whole_cosine() -> None:
     assert lr_at(109, leg, warmup_from=90) == pytest.approx(lr_at(19, leg, warmup_from=0))
     assert lr_at(109, leg, warmup_from=90) > 0.9
     assert lr_at(190, leg, warmup_from=90) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_anneal_by_time_follows_the_given_progress() -> None:
+    from latexsnip_train.fit import OptimConfig
+
+    cfg = OptimConfig(lr=1.0, warmup_steps=1, total_steps=10**9, min_lr_frac=0.1,
+                      anneal_by_time=True)
+    assert lr_at(50, cfg, progress=0.0) == pytest.approx(1.0)
+    assert lr_at(50, cfg, progress=0.5) == pytest.approx(0.55)
+    assert lr_at(50, cfg, progress=1.0) == pytest.approx(0.1)
+    assert lr_at(50, cfg, progress=3.0) == pytest.approx(0.1)  # past the budget: the floor
+    assert lr_at(50, cfg) > 0.99  # no clock given: the (huge) step schedule
+
+
+def test_fit_anneals_by_the_clock(config: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig.from_file(config)
+    cfg.optim.anneal_by_time = True
+    cfg.optim.warmup_steps = 1
+    cfg.optim.total_steps = 10**9  # the step schedule alone would not move
+    out = fit(cfg, tmp_path / "run", max_minutes=0.05, max_steps=10_000)
+    lrs = [r["lr"] for r in _train_losses(tmp_path / "run")]
+    assert out["stop"] == "max_minutes" and len(lrs) >= 2
+    assert lrs[-1] < lrs[0]  # decayed within the leg, though total_steps is far away

@@ -50,6 +50,10 @@ class OptimConfig:
     # True: warm-up and cosine both restart at the step a run was initialised from (--init), so
     # each short fine-tuning leg (a session, a GPU lease) gets a whole schedule of total_steps.
     restart_schedule: bool = False
+    # True (with --max-minutes): the cosine follows the leg's clock, not total_steps, so a leg
+    # anneals fully whatever its throughput turns out to be (a GPU lease's loader, a busy CPU).
+    # The clock is per invocation: a leg resumed from state.pt starts a new cosine.
+    anneal_by_time: bool = False
 
 
 @dataclass
@@ -100,11 +104,15 @@ class TrainConfig:
         }
 
 
-def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0) -> float:
-    """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), cosine decay."""
+def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0,
+          progress: float | None = None) -> float:
+    """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), cosine decay
+    over ``total_steps`` — or over ``progress`` (0..1) when the caller measures it (by time)."""
     since = step - warmup_from
     warm = (since + 1) / cfg.warmup_steps if since < cfg.warmup_steps else 1.0
-    progress = min(1.0, (since if cfg.restart_schedule else step) / max(1, cfg.total_steps))
+    if progress is None:
+        progress = (since if cfg.restart_schedule else step) / max(1, cfg.total_steps)
+    progress = min(1.0, max(0.0, progress))
     cosine = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
     return cfg.lr * warm * cosine
 
@@ -262,7 +270,9 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
                 (time.time() - t_start) / 60 >= max_minutes, distributed, device):
             stop_reason = "max_minutes"
             break
-        lr = lr_at(step, cfg.optim, warmup_from)
+        by_time = (time.time() - t_start) / (max_minutes * 60) if (
+            cfg.optim.anneal_by_time and max_minutes) else None
+        lr = lr_at(step, cfg.optim, warmup_from, by_time)
         for group in opt.param_groups:
             group["lr"] = lr
         loss_sum = 0.0
