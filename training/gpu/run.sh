@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (device tool), from the repository root, with gpu_carry/ carried:
 #   run(command="bash training/gpu/run.sh 8", carry=["gpu_carry"], timeout_s=600)
-# Trains for MINUTES from the shipped bundle (or $INIT), then leaves in $OUT: the best bundle as a
-# tar split into <16 MB parts, the metrics log and the console log. Unpack here with
+# Trains for MINUTES from the shipped bundle (or $INIT), then leaves in $OUT: the final (and best)
+# bundle as a tar split into <16 MB parts, the metrics log and the console log. Unpack here with
 # training/gpu/unpack.sh. Nothing is downloaded: the wheels travel in gpu_carry/wheels.
 set -euo pipefail
 MINUTES=${1:-8}

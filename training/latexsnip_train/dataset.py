@@ -7,7 +7,6 @@ Bucketing (the thesis' recipe) groups images of similar size so little compute g
 
 from __future__ import annotations
 
-import glob
 import math
 import random
 import time
@@ -24,7 +23,7 @@ from latexsnip.config import ModelConfig
 from latexsnip.errors import ImageError
 from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
-from latexsnip_train.shards import Sample, iter_shards, shard_paths
+from latexsnip_train.shards import Sample, find_shards, iter_shards
 
 SETTLED_SECONDS = 90  # a shard untouched this long is complete (the writer closes it fast)
 
@@ -85,13 +84,7 @@ class BucketedShardDataset(IterableDataset):
         training feeds it; a shard still being written is skipped until it is older)."""
         if isinstance(self.source, list):
             return list(self.source)
-        text = str(self.source)
-        if any(c in text for c in "*?["):
-            found: list[Path] = []
-            for hit in sorted(glob.glob(text)):
-                found += shard_paths(hit) if Path(hit).is_dir() else [Path(hit)]
-        else:
-            found = shard_paths(self.source)
+        found = find_shards(self.source)
         now = time.time()
         return [p for p in found if now - p.stat().st_mtime > SETTLED_SECONDS]
 

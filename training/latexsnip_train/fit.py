@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -266,12 +267,14 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     while True:
         if max_steps and step >= max_steps:
             break
-        if max_minutes and _all_ranks_agree(
-                (time.time() - t_start) / 60 >= max_minutes, distributed, device):
-            stop_reason = "max_minutes"
-            break
-        by_time = (time.time() - t_start) / (max_minutes * 60) if (
-            cfg.optim.anneal_by_time and max_minutes) else None
+        by_time = None
+        if max_minutes:
+            budget_used = _slowest_clock(time.time() - t_start, distributed, device) / (
+                max_minutes * 60)
+            if budget_used >= 1.0:
+                stop_reason = "max_minutes"
+                break
+            by_time = budget_used if cfg.optim.anneal_by_time else None
         lr = lr_at(step, cfg.optim, warmup_from, by_time)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -328,20 +331,23 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             log({"step": step, "samples": samples,
                  "time_s": round(elapsed_before + time.time() - t_start, 1), **final_metrics})
         export(run_dir / "final", final_metrics)
-        tqdm.write(f"final step {step}: exported {run_dir / 'final'} {final_metrics}")
+        # stderr: stdout carries only each rank's JSON result (torchrun interleaves the ranks).
+        tqdm.write(f"final step {step}: exported {run_dir / 'final'} {final_metrics}",
+                   file=sys.stderr)
     if distributed:
         torch.distributed.destroy_process_group()
     return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu}
 
 
-def _all_ranks_agree(flag: bool, distributed: bool, device: torch.device) -> bool:
-    """True on every rank when it is true on any: ranks that left the loop alone would leave the
-    others waiting in the next gradient all-reduce (each rank has its own clock)."""
+def _slowest_clock(elapsed: float, distributed: bool, device: torch.device) -> float:
+    """The largest elapsed time over ranks. Every rank then stops at the same step (one leaving
+    the loop alone would leave the others waiting in the next gradient all-reduce) and uses the
+    same time-based learning rate (different ones would let the replicas drift apart)."""
     if not distributed:
-        return flag
-    t = torch.tensor([float(flag)], device=device)
+        return elapsed
+    t = torch.tensor([elapsed], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return bool(t.item())
+    return float(t.item())
 
 
 def _resolve(path: str, base: Path) -> Path:

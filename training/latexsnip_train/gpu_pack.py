@@ -1,16 +1,15 @@
 """Pack what a lent GPU machine needs to train, into one folder that fits the carry limit.
 
 The device machine has torch, timm, tokenizers and matplotlib but no TeX and no network, and only
-~40 MB may travel beside the repository. So the pack holds: pdflatex renders re-encoded in 16 grey
-levels (≈ 3 KB each with the tar headers), the formula list for on-the-fly mathtext renders (gzip), the tokenizer and a
-small slice of the validation images for the run's own quick validation (measurement only, never
+~40 MB may travel beside the repository. So the pack holds: pdflatex renders re-encoded at 160 dpi
+in 16 grey levels (≈ 3.7 KB each with the tar headers), the formula list for on-the-fly mathtext
+renders (gzip), the tokenizer and a small slice of the validation images for the run's own quick validation (measurement only, never
 trained on). ``training/gpu/pack.sh`` adds the pure-Python wheels the machine lacks.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import gzip
 import random
 import shutil
@@ -19,22 +18,15 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from latexsnip_train.shards import ShardWriter, encode_png, iter_shards, shard_paths
+from latexsnip_train.shards import ShardWriter, encode_png, find_shards, iter_shards
 
 _QUANTISE_16 = [(v >> 4) * 17 for v in range(256)]
-
-
-def _shard_files(pattern: str) -> list[Path]:
-    found: list[Path] = []
-    for hit in sorted(glob.glob(pattern)):
-        found += shard_paths(hit) if Path(hit).is_dir() else [Path(hit)]
-    return found
 
 
 def pack_shards(pattern: str, out_dir: Path, budget_bytes: int, *, dpi: int = 160,
                 seed: int = 0) -> tuple[int, int]:
     """Re-encode renders at ``dpi`` into ``out_dir`` until ``budget_bytes``; (samples, bytes)."""
-    paths = _shard_files(pattern)
+    paths = find_shards(pattern)
     if not paths:
         raise FileNotFoundError(f"no shards match {pattern}")
     random.Random(seed).shuffle(paths)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from latexsnip.tokenizer import LatexTokenizer
+from latexsnip_train.stream import read_formula_lines
 
 BIN = 4  # tokens per histogram bin: fine enough to follow the shape, coarse enough to fill
 
@@ -70,15 +71,11 @@ def match_lengths(
     return [lines[i] for i in chosen]
 
 
-def _read_lines(path: Path) -> list[str]:
-    return [s for s in (line.strip() for line in path.read_text(encoding="utf-8").splitlines()) if s]
-
-
 def _reference_lengths(path: Path, tokenizer: LatexTokenizer) -> list[int]:
     from latexsnip_train.normalize import NormalizationError, normalize_latex
 
     out = []
-    for line in _read_lines(path):
+    for line in read_formula_lines(path):
         try:
             out.append(len(tokenizer.encode(normalize_latex(line))))
         except NormalizationError:
@@ -100,13 +97,14 @@ def add_resample_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_resample(args: argparse.Namespace) -> int:
     tokenizer = LatexTokenizer.from_file(args.tokenizer)
-    lines = _read_lines(args.corpus)
+    lines = read_formula_lines(args.corpus)
     lengths = [len(tokenizer.encode(s)) for s in lines]
     ref = _reference_lengths(args.reference, tokenizer)
     picked = match_lengths(lines, lengths, ref, args.n, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(s + "\n" for s in picked), encoding="utf-8")
-    picked_lengths = sorted(len(tokenizer.encode(s)) for s in picked)
+    length_of = dict(zip(lines, lengths, strict=True))
+    picked_lengths = sorted(length_of[s] for s in picked)
     ref_sorted = sorted(ref)
     print(f"wrote {len(picked):,} of {len(lines):,} formulas to {args.out}; median length "
           f"{picked_lengths[len(picked_lengths) // 2]} tokens "

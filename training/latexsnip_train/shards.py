@@ -8,6 +8,7 @@ render job) is read up to the damage with a warning.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import random
@@ -106,6 +107,17 @@ class ShardWriter:
 def shard_paths(directory: Path | str) -> list[Path]:
     """The ``*.tar`` shards in ``directory``, sorted by name."""
     return sorted(Path(directory).glob("*.tar"))
+
+
+def find_shards(source: Path | str) -> list[Path]:
+    """Shards of a directory, or of a glob matching shard directories and/or shard files."""
+    text = str(source)
+    if not any(c in text for c in "*?["):
+        return shard_paths(source)
+    found: list[Path] = []
+    for hit in sorted(glob.glob(text)):
+        found += shard_paths(hit) if Path(hit).is_dir() else [Path(hit)]
+    return found
 
 
 def _iter_one(path: Path) -> Iterator[Sample]:
