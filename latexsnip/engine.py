@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from latexsnip.bundle import Bundle, load_bundle
-from latexsnip.decoding import Hypothesis, beam_decode, greedy_decode
+from latexsnip.decoding import Hypothesis, beam_decode, greedy_decode, length_budget
 from latexsnip.errors import BundleError
 from latexsnip.imageio import ImageSource, load_image
 from latexsnip.prediction import Alternative, Prediction, confidence_from_logprobs
@@ -79,7 +79,8 @@ class Engine:
         Greedy decoding batches images of the same padded size; beam search decodes them one at a
         time. Images of different sizes are never padded into one batch: the stem's GroupNorm and
         the attention would see the padding, and results would depend on the batch's make-up.
-        ``max_tokens`` caps the decoded length (BOS/EOS included; default: the model's).
+        ``max_tokens`` caps the decoded length (BOS/EOS included; default: the model's); an image
+        never decodes past its ``length_budget`` either, so a looping model stops early.
         """
         if not images:
             return []
@@ -98,11 +99,13 @@ class Engine:
                 with torch.inference_mode():
                     context = self.model.encode(batch)
                 tb = time.perf_counter()
+                cap = min(max_tokens or self.config.max_tokens,
+                          length_budget(self.config, *batch.shape[-2:]))
                 if beam <= 1:
-                    hyps = [[h] for h in greedy_decode(self.model, context, max_tokens)]
+                    hyps = [[h] for h in greedy_decode(self.model, context, cap)]
                 else:
                     hyps = [
-                        beam_decode(self.model, context[j : j + 1], beam, max_tokens)
+                        beam_decode(self.model, context[j : j + 1], beam, cap)
                         for j in range(len(members))
                     ]
                 tc = time.perf_counter()

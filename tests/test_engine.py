@@ -9,7 +9,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from latexsnip.decoding import Hypothesis, beam_decode, greedy_decode
+from latexsnip.config import ModelConfig
+from latexsnip.decoding import (
+    BUDGET_BASE_TOKENS,
+    BUDGET_TOKENS_PER_PATCH,
+    Hypothesis,
+    beam_decode,
+    greedy_decode,
+    length_budget,
+)
 from latexsnip.engine import Engine
 from latexsnip.errors import BundleError, ImageError
 from latexsnip.prediction import Prediction
@@ -179,8 +187,10 @@ def test_prediction_fields(tiny_engine, images):
     t = pred.timings
     assert t["total"] >= t["encode"] + t["decode"] - 1e-6
     assert pred.alternatives == []
-    # Random weights never emit EOS: every step emits one token.
-    assert len(pred.tokens) == len(pred.token_logprobs) == tiny_engine.config.max_tokens - 1
+    # Random weights never emit EOS: every step emits one token, up to the image's budget.
+    cfg = tiny_engine.config
+    h, w = prepare(_load(images[1]), cfg).array.shape
+    assert len(pred.tokens) == len(pred.token_logprobs) == length_budget(cfg, h, w) - 1
     assert pred.to_dict()["latex"] == pred.latex
 
 
@@ -189,7 +199,7 @@ def test_engine_matches_reference(tiny_engine, images):
     arr = prepare(_load(images[2]), tiny_engine.config).array
     with torch.inference_mode():
         context = tiny_engine.model.encode(torch.from_numpy(collate([arr])))
-    ref = reference_greedy(tiny_engine.model, context)
+    ref = reference_greedy(tiny_engine.model, context, length_budget(tiny_engine.config, *arr.shape))
     pred = tiny_engine.predict(images[2])
     assert pred.latex == tiny_engine.tokenizer.to_latex(ref.ids)
     assert pred.token_logprobs == pytest.approx(ref.logprobs, abs=1e-4)
@@ -316,3 +326,26 @@ def test_fake_model_namespace_is_enough():
     fake.decoder = decoder
     (hyp,) = greedy_decode(fake, torch.zeros(1, 2, 4))
     assert hyp.ids == [4, 4] and not hyp.finished
+
+
+def test_length_budget_grows_with_the_image_and_respects_the_model_cap():
+    cfg = ModelConfig(max_tokens=200)
+    small = length_budget(cfg, 16, 32)  # 2 patches
+    assert small == BUDGET_BASE_TOKENS + int(2 * BUDGET_TOKENS_PER_PATCH)
+    assert length_budget(cfg, 32, 320) > small
+    assert length_budget(cfg, cfg.max_height, cfg.max_width) == cfg.max_tokens
+    # A partial patch counts as a whole one (the stem sees the padded grid).
+    assert length_budget(cfg, 17, 32) == length_budget(cfg, 32, 32)
+
+
+def test_engine_stops_a_looping_model_at_the_budget(tiny_engine, images):
+    """Random weights never emit EOS; a small image stops long before the model's max_tokens."""
+    cfg = tiny_engine.config
+    arr = prepare(_load(images[0]), cfg).array
+    budget = length_budget(cfg, *arr.shape)
+    assert budget < cfg.max_tokens
+    for beam in (1, 2):
+        pred = tiny_engine.predict(images[0], beam=beam)
+        assert len(pred.token_logprobs) == budget - 1
+    # An explicit, smaller max_tokens still wins.
+    assert len(tiny_engine.predict(images[0], max_tokens=5).token_logprobs) == 4

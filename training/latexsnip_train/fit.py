@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from latexsnip.bundle import load_bundle, save_bundle
 from latexsnip.config import ModelConfig
-from latexsnip.decoding import greedy_decode
+from latexsnip.decoding import greedy_decode, length_budget
 from latexsnip.model import LatexOCR, count_parameters
 from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
@@ -142,7 +142,7 @@ def quick_validate(model: LatexOCR, tokenizer: LatexTokenizer, items: list[tuple
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch = torch.from_numpy(collate([prepared[i][0] for i in idx])).to(device)
-        out = greedy_decode(model, model.encode(batch))
+        out = greedy_decode(model, model.encode(batch), length_budget(model.cfg, *batch.shape[-2:]))
         for i, hyp in zip(idx, out, strict=True):
             hyps[i] = tokenizer.decode(hyp.ids)
     model.train()
