@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from latexsnip_train.augment import AugmentConfig, _cut_into_ink, augment
+from latexsnip_train.augment import AugmentConfig, _blur_sigma, _cut_into_ink, augment
 from PIL import Image
 
 from latexsnip.config import ModelConfig
@@ -133,3 +133,15 @@ def test_tiny_and_wide_renders_do_not_break() -> None:
         for render in (tiny, wide):
             img = _snip(render, seed, strength=1.5)
             assert img.width >= 1 and img.height >= 1
+
+
+def test_blur_shrinks_with_the_glyphs_below_the_reference_dpi():
+    cfg = AugmentConfig()
+    rng = np.random.default_rng(0)
+    hi = [_blur_sigma(rng, cfg, 1.0, 170.0) for _ in range(500)]
+    lo = [_blur_sigma(rng, cfg, 1.0, 72.0) for _ in range(500)]
+    assert cfg.blur_sigma[0] <= min(hi) and max(hi) <= cfg.blur_sigma[1]
+    assert max(hi) > 0.75  # the full range is still used on sharp, large glyphs
+    # At 72 dpi (4-px glyphs) blur stays in proportion: half the reference radius at most.
+    assert max(lo) <= cfg.blur_sigma[1] * 72.0 / cfg.blur_reference_dpi + 1e-9
+    assert min(lo) >= cfg.blur_sigma[0] * 72.0 / cfg.blur_reference_dpi - 1e-9

@@ -69,7 +69,10 @@ class AugmentConfig:
     max_rotation_deg: float = 1.5
     max_rotation_drift_px: float = 3.0  # long formulas rotate less: baseline drift ≤ this
     p_blur: float = 0.15
-    blur_sigma: tuple[float, float] = (0.3, 0.8)
+    blur_sigma: tuple[float, float] = (0.3, 0.8)  # px at blur_reference_dpi or above
+    # Below this screen dpi, sigma shrinks with the glyphs: σ 0.8 on 4-px glyphs (72 dpi) left
+    # formulas unreadable, which is noise, not robustness.
+    blur_reference_dpi: float = 144.0
     p_tone: float = 0.2  # gamma / contrast change
     gamma: tuple[float, float] = (0.75, 1.3)
     min_contrast: float = 0.75
@@ -119,7 +122,7 @@ def augment(
         return _rgba(np.pad(alpha, ((pads[0], pads[1]), (pads[2], pads[3]))), theme)
     alpha, extra, border_side = _frame(alpha, rng, cfg, s, font_px=screen_dpi / 72 * 10)
     if _chance(rng, cfg.p_blur, s):  # on the coverage: same as blurring a flat-background image
-        sigma = rng.uniform(*_shrink(cfg.blur_sigma, 0.0, s))
+        sigma = _blur_sigma(rng, cfg, s, screen_dpi)
         alpha = _blur(alpha, sigma)
         extra = None if extra is None else _blur(extra, sigma)
     img = _compose(alpha, extra, theme, rng, cfg, s)
@@ -463,6 +466,12 @@ def _tone_lut(
     bg = theme.bg ** np.float32(g)
     lut = bg[:, None] + (v[None, :] - bg[:, None]) * np.float32(c)  # (3, 256)
     return _to_u8(lut).ravel().tolist()
+
+
+def _blur_sigma(rng: np.random.Generator, cfg: AugmentConfig, s: float, screen_dpi: float) -> float:
+    """Blur radius in screen pixels, in proportion to the glyph size below the reference dpi."""
+    scale = min(1.0, screen_dpi / cfg.blur_reference_dpi)
+    return rng.uniform(*_shrink(cfg.blur_sigma, 0.0, s)) * scale
 
 
 def _blur(layer: np.ndarray, sigma: float) -> np.ndarray:
