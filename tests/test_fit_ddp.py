@@ -150,3 +150,35 @@ def test_fit_anneals_by_the_clock(config: Path, tmp_path: Path) -> None:
     lrs = [r["lr"] for r in _train_losses(tmp_path / "run")]
     assert out["stop"] == "max_minutes" and len(lrs) >= 2
     assert lrs[-1] < lrs[0]  # decayed within the leg, though total_steps is far away
+
+
+def test_teacher_forced_nll_matches_the_model_loss_and_skips_bad_labels(tmp_path: Path) -> None:
+    from latexsnip_train.fit import teacher_forced_nll
+    from tinytrain import FORMULAS, TINY_MODEL, draw, make_tokenizer
+
+    from latexsnip.preprocess import collate, prepare
+
+    torch.manual_seed(0)
+    tok = LatexTokenizer.from_file(make_tokenizer(tmp_path))
+    model = LatexOCR(ModelConfig.from_dict({**TINY_MODEL, "vocab_size": tok.vocab_size})).eval()
+    cfg = model.cfg
+    prepared = [(prepare(draw(f), cfg).array, f) for f in FORMULAS[:3]]
+    with torch.inference_mode():
+        got = teacher_forced_nll(model, tok, [*prepared, (prepared[0][0], "\\frac{")],
+                                 torch.device("cpu"))
+        total = count = 0.0
+        for array, ref in prepared:  # the unbalanced "\frac{" is skipped, not scored
+            ids = [cfg.bos_id, *tok.encode(ref), cfg.eos_id]
+            loss = model.loss(torch.from_numpy(collate([array])), torch.tensor([ids]))
+            total += float(loss) * (len(ids) - 1)
+            count += len(ids) - 1
+    assert got == pytest.approx(total / count, rel=1e-5)
+    assert 0 < got < 2 * torch.log(torch.tensor(float(tok.vocab_size))).item()
+
+
+def test_fit_logs_val_loss(config: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    fit(TrainConfig.from_file(config), run, max_steps=2)
+    evals = [r for r in read_metrics(run) if "val_bleu" in r]
+    assert evals and all(r["val_loss"] > 0 for r in evals)
+    assert load_bundle(run / "last").metadata["metrics"]["val_loss"] == evals[-1]["val_loss"]

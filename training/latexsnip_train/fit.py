@@ -145,9 +145,34 @@ def quick_validate(model: LatexOCR, tokenizer: LatexTokenizer, items: list[tuple
         out = greedy_decode(model, model.encode(batch), length_budget(model.cfg, *batch.shape[-2:]))
         for i, hyp in zip(idx, out, strict=True):
             hyps[i] = tokenizer.decode(hyp.ids)
+    val_loss = teacher_forced_nll(model, tokenizer, prepared, device)
     model.train()
     report = evaluate_pairs([ref for _, ref in prepared], [hyps[i] for i in range(len(prepared))])
-    return {"val_bleu": report.bleu, "val_ed": report.edit_distance, "val_exact": report.exact_match}
+    return {"val_bleu": report.bleu, "val_ed": report.edit_distance, "val_exact": report.exact_match,
+            "val_loss": val_loss}
+
+
+def teacher_forced_nll(model: LatexOCR, tokenizer: LatexTokenizer, prepared: list[tuple[Any, str]],
+                       device: torch.device) -> float:
+    """Mean NLL per target token of the true labels (no smoothing), one image at a time.
+
+    While greedy outputs are still mostly wrong, BLEU on a small subset moves by noise; this
+    number moves with what the model has learnt (same measure as ``benchmarks/val_nll.py``).
+    """
+    from latexsnip_train.normalize import NormalizationError, normalize_latex
+
+    cfg = model.cfg
+    total, n_tokens = 0.0, 0
+    for array, ref in prepared:
+        try:
+            ids = tokenizer.encode(normalize_latex(ref))
+        except NormalizationError:
+            continue
+        ids = [cfg.bos_id, *ids[: cfg.max_tokens - 2], cfg.eos_id]
+        image = torch.from_numpy(collate([array])).to(device)
+        total += float(model.loss(image, torch.tensor([ids], device=device))) * (len(ids) - 1)
+        n_tokens += len(ids) - 1
+    return total / max(1, n_tokens)
 
 
 def load_val_items(val_dir: Path, limit: int, seed: int = 0) -> list[tuple[Any, str]]:
