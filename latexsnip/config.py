@@ -20,6 +20,13 @@ class ModelConfig:
     heads: int = 4
     ff_mult: int = 4
     dropout: float = 0.0
+    # Position information for the encoder. A learned table initialised at std 0.02 is drowned by
+    # stem features ~40× larger: the first model used the image as a bag of features (shuffling
+    # the cells cost 0.05 nats/token). ``feature_norm`` brings the features to unit scale and
+    # ``fixed_position`` adds a 2-D sin/cos table of the same scale from step 0 (ADR 0006).
+    # Both default to off so that bundles written before them load unchanged.
+    feature_norm: bool = False
+    fixed_position: bool = False
     # Tokens
     vocab_size: int = 4000
     max_tokens: int = 200  # BPE tokens, BOS/EOS included

@@ -21,6 +21,21 @@ with warnings.catch_warnings():
 from latexsnip.config import ModelConfig
 
 
+def sincos_2d(dim: int, height: int, width: int) -> Tensor:
+    """Fixed 2-D position table (1, dim, height, width): a quarter of the channels are sin and
+    cos of the row at geometric frequencies, a quarter of the column (MAE-style), the rest zero."""
+    quarter = dim // 4
+    freqs = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float32) / max(1, quarter)))
+    rows = torch.arange(height, dtype=torch.float32)[:, None] * freqs  # (H, q)
+    cols = torch.arange(width, dtype=torch.float32)[:, None] * freqs  # (W, q)
+    table = torch.zeros(dim, height, width)
+    table[0 * quarter : 1 * quarter] = rows.sin().T[:, :, None]
+    table[1 * quarter : 2 * quarter] = rows.cos().T[:, :, None]
+    table[2 * quarter : 3 * quarter] = cols.sin().T[:, None, :]
+    table[3 * quarter : 4 * quarter] = cols.cos().T[:, None, :]
+    return table[None]
+
+
 class ImageEncoder(nn.Module):
     """Grayscale image (B,1,H,W) → sequence of patch features (B, H/16·W/16, dim)."""
 
@@ -43,6 +58,10 @@ class ImageEncoder(nn.Module):
         grid_h, grid_w = cfg.grid
         # Learned 2-D position embedding, sliced to the image's grid (hybrid ViT, no class token).
         self.pos = nn.Parameter(torch.randn(1, cfg.dim, grid_h, grid_w) * 0.02)
+        self.feature_norm = nn.LayerNorm(cfg.dim) if cfg.feature_norm else nn.Identity()
+        # Not saved with the weights: rebuilt from the config.
+        fixed = sincos_2d(cfg.dim, grid_h, grid_w) if cfg.fixed_position else torch.zeros(1, 1, 1, 1)
+        self.register_buffer("fixed_pos", fixed, persistent=False)
         self.encoder = Encoder(
             dim=cfg.dim,
             depth=cfg.encoder_depth,
@@ -53,11 +72,24 @@ class ImageEncoder(nn.Module):
         )
 
     def forward(self, images: Tensor) -> Tensor:
-        feats = self.proj(self.stem.forward_features(images))
-        h, w = feats.shape[-2:]
-        feats = feats + self.pos[:, :, :h, :w]
-        seq = feats.flatten(2).transpose(1, 2)
-        return self.encoder(seq)
+        return self.encode_cells(self.cells(images))
+
+    def cells(self, images: Tensor) -> Tensor:
+        """The stem's feature map (B, dim, H/16, W/16): one feature vector per patch."""
+        return self.proj(self.stem.forward_features(images))
+
+    def encode_cells(self, feats: Tensor) -> Tensor:
+        """Feature map → encoder output sequence (B, cells, dim), position information added."""
+        seq = self.feature_norm(feats.flatten(2).transpose(1, 2))
+        pos = self.position_table(*feats.shape[-2:])
+        return self.encoder(seq + pos.flatten(2).transpose(1, 2))
+
+    def position_table(self, h: int, w: int) -> Tensor:
+        """What is added to the cells of an h × w feature map (1, dim, h, w)."""
+        pos = self.pos[:, :, :h, :w]
+        if self.cfg.fixed_position:
+            pos = pos + self.fixed_pos[:, :, :h, :w]
+        return pos
 
 
 class LatexOCR(nn.Module):

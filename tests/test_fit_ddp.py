@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,25 @@ def test_fit_logs_val_loss(config: Path, tmp_path: Path) -> None:
     evals = [r for r in read_metrics(run) if "val_bleu" in r]
     assert evals and all(r["val_loss"] > 0 for r in evals)
     assert load_bundle(run / "last").metadata["metrics"]["val_loss"] == evals[-1]["val_loss"]
+
+
+def test_fit_init_adds_new_modules_fresh_and_refuses_foreign_weights(config: Path,
+                                                                      tmp_path: Path) -> None:
+    """A bundle from before feature_norm/fixed_position initialises a model that has them."""
+    cfg = TrainConfig.from_file(config)
+    tok = LatexTokenizer.from_file(cfg.tokenizer)
+    old_cfg = ModelConfig.from_dict({**cfg.model.to_dict(), "vocab_size": tok.vocab_size})
+    torch.manual_seed(5)
+    old = save_bundle(tmp_path / "old", LatexOCR(old_cfg), tok, {"steps": 4})
+    new = replace(cfg, model=replace(cfg.model, feature_norm=True, fixed_position=True))
+    run = tmp_path / "run"
+    fit(new, run, init=old, max_steps=4)
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert any("encoder.feature_norm.weight" in h for h in state["history"]), state["history"]
+    assert torch.equal(state["model"]["encoder.feature_norm.weight"], torch.ones(old_cfg.dim))
+    weights = load_bundle(old).state_dict
+    assert all(torch.equal(state["model"][k], v.float()) for k, v in weights.items())
+    # The other way round is an error: the bundle's feature_norm has no place in the old model.
+    newer = save_bundle(tmp_path / "newer", LatexOCR(replace(old_cfg, feature_norm=True)), tok, {})
+    with pytest.raises(ValueError, match="feature_norm"):
+        fit(cfg, tmp_path / "run2", init=newer, max_steps=1)

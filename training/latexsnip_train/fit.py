@@ -217,12 +217,20 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
     elif init is not None:
         bundle = load_bundle(init)
-        model.load_state_dict({k: v.float() for k, v in bundle.state_dict.items()})
+        # The config may add modules the bundle lacks (e.g. model.feature_norm): they start fresh.
+        # Anything the bundle has that the model does not is an error (a different architecture).
+        missing, unexpected = model.load_state_dict(
+            {k: v.float() for k, v in bundle.state_dict.items()}, strict=False)
+        if unexpected:
+            raise ValueError(f"{init} has weights this model config lacks: {unexpected[:5]}")
         step = int(bundle.metadata.get("steps", 0))
         samples = int(bundle.metadata.get("samples_seen", 0))
         best_bleu = float(bundle.metadata.get("metrics", {}).get("val_bleu", -1.0))
         elapsed_before = float(bundle.metadata.get("train_seconds", 0.0))
         history = list(bundle.metadata.get("history", []))
+        if missing:
+            history.append(f"new, freshly initialised: {', '.join(missing)}")
+            print(f"freshly initialised (not in {init}): {', '.join(missing)}")
         warmup_from = step  # fresh optimiser: warm up again, continue the schedule where it was
         print(f"initialised weights from {init} (step {step}, fresh optimiser)")
     elif init_stem is not None:
