@@ -72,6 +72,12 @@ class HistoryWindow(QWidget):
         self.refresh()
         super().showEvent(event)
 
+    def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+        # A search typed just before closing must not refresh later: at shutdown the database
+        # is closed right after the windows.
+        self._search_timer.stop()
+        super().closeEvent(event)
+
     @staticmethod
     def _id(item: QListWidgetItem | None) -> int:
         return -1 if item is None else int(item.data(Qt.ItemDataRole.UserRole))

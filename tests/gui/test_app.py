@@ -284,6 +284,22 @@ def test_history_window_search_copy_delete(qtbot, make_app):
     assert [e.latex for e in app.history.list()] == [r"\beta"]
 
 
+def test_closing_the_history_window_cancels_a_pending_search(qtbot, make_app, monkeypatch):
+    """At shutdown the database closes right after the windows: a search typed just before
+    must not refresh afterwards (it raised "closed database" in the event loop)."""
+    app = make_app()
+    app.show_history()
+    hw = app.history_window
+    calls = []
+    monkeypatch.setattr(app.history, "list", lambda *a: calls.append(a) or [])
+    hw.search.setText("alp")  # starts the search debounce timer
+    hw.close()
+    qtbot.wait(400)
+    assert calls == []
+    hw.show()  # showing again refreshes at once
+    assert calls
+
+
 def test_corrupt_settings_warns_and_uses_defaults(qtbot, make_app, isolated_profile):
     (isolated_profile / "config").mkdir()
     (isolated_profile / "config" / "settings.json").write_text("{oops")
