@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
     from latexsnip_train.evaluate import default_val_dir
-    from latexsnip_train.normalize import NormalizationError, normalize_latex
+    from latexsnip_train.fit import target_ids, teacher_forced_nll
     from PIL import Image
     from tqdm import tqdm
 
@@ -44,45 +44,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     val_dir = args.val_dir or default_val_dir()
     rows = (val_dir / "labels.tsv").read_text(encoding="utf-8").splitlines()[1:]
     rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
+    cpu = torch.device("cpu")
     for path in args.bundles:
         bundle = load_bundle(path)
         model = bundle.build_model().float().eval()
         cfg = model.cfg
-        total, shuffled, n_tokens, skipped = 0.0, 0.0, 0, 0
-        gen = torch.Generator().manual_seed(args.seed)
+        items = []
+        for row in tqdm(rows, desc=f"{path.name}: prepare", unit="img", file=sys.stderr):
+            name, label = row.split("\t", 1)
+            if target_ids(bundle.tokenizer, cfg, label) is not None:
+                items.append((prepare(Image.open(val_dir / "images" / name), cfg).array, label))
+        skipped = len(rows) - len(items)
+        n_tokens = sum(len(target_ids(bundle.tokenizer, cfg, label)) - 1 for _, label in items)
         with torch.inference_mode():
-            for row in tqdm(rows, desc=path.name, unit="img", file=sys.stderr):
-                name, label = row.split("\t", 1)
-                try:
-                    ids = bundle.tokenizer.encode(normalize_latex(label))
-                except NormalizationError:
-                    skipped += 1
-                    continue
-                ids = [cfg.bos_id, *ids[: cfg.max_tokens - 2], cfg.eos_id]
-                image = prepare(Image.open(val_dir / "images" / name), cfg).array
-                tokens = torch.tensor([ids])
-                cells = model.encoder.cells(torch.from_numpy(image)[None, None])
-                total += _nll(model, cells, tokens) * (len(ids) - 1)
-                if args.shuffle_cells:
-                    flat = cells.flatten(2)
-                    order = torch.randperm(flat.shape[-1], generator=gen)
-                    shuffled += _nll(model, flat[:, :, order].view_as(cells), tokens) * (len(ids) - 1)
-                n_tokens += len(ids) - 1
-        nll = total / max(1, n_tokens)
+            nll = teacher_forced_nll(model, bundle.tokenizer, items, cpu)
+            shuffled = (teacher_forced_nll(model, bundle.tokenizer, items, cpu,
+                                           shuffle=torch.Generator().manual_seed(args.seed))
+                        if args.shuffle_cells else None)
         print(f"{path}: NLL/token {nll:.4f} (perplexity {math.exp(nll):.1f}) over {n_tokens} "
-              f"tokens of {len(rows) - skipped} images ({skipped} labels not normalisable)")
-        if args.shuffle_cells:
-            worse = shuffled / max(1, n_tokens) - nll
-            print(f"{path}: encoder cells shuffled: NLL/token +{worse:.4f} (the value of position)")
+              f"tokens of {len(items)} images ({skipped} labels not normalisable)")
+        if shuffled is not None:
+            print(f"{path}: encoder cells shuffled: NLL/token +{shuffled - nll:.4f} "
+                  "(the value of position)")
     return 0
-
-
-def _nll(model, cells, tokens) -> float:
-    """Teacher-forced NLL per target token given the encoder's feature cells."""
-    import torch
-
-    logits = model.decoder(tokens[:, :-1], context=model.encoder.encode_cells(cells))
-    return float(torch.nn.functional.cross_entropy(logits[0], tokens[0, 1:]))
 
 
 if __name__ == "__main__":

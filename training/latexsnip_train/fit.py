@@ -152,25 +152,39 @@ def quick_validate(model: LatexOCR, tokenizer: LatexTokenizer, items: list[tuple
             "val_loss": val_loss}
 
 
+def target_ids(tokenizer: LatexTokenizer, cfg: ModelConfig, ref: str) -> list[int] | None:
+    """BOS + the normalised label's ids (cut to fit) + EOS; None if the label cannot be normalised."""
+    from latexsnip_train.normalize import NormalizationError, normalize_latex
+
+    try:
+        ids = tokenizer.encode(normalize_latex(ref))
+    except NormalizationError:
+        return None
+    return [cfg.bos_id, *ids[: cfg.max_tokens - 2], cfg.eos_id]
+
+
 def teacher_forced_nll(model: LatexOCR, tokenizer: LatexTokenizer, prepared: list[tuple[Any, str]],
-                       device: torch.device) -> float:
+                       device: torch.device, shuffle: torch.Generator | None = None) -> float:
     """Mean NLL per target token of the true labels (no smoothing), one image at a time.
 
     While greedy outputs are still mostly wrong, BLEU on a small subset moves by noise; this
-    number moves with what the model has learnt (same measure as ``benchmarks/val_nll.py``).
+    number moves with what the model has learnt (``benchmarks/val_nll.py`` reports it too).
+    With ``shuffle``, each image's encoder cells are put in a random order first: the difference
+    is what position is worth to the model (ADR 0006).
     """
-    from latexsnip_train.normalize import NormalizationError, normalize_latex
-
-    cfg = model.cfg
     total, n_tokens = 0.0, 0
     for array, ref in prepared:
-        try:
-            ids = tokenizer.encode(normalize_latex(ref))
-        except NormalizationError:
+        ids = target_ids(tokenizer, model.cfg, ref)
+        if ids is None:
             continue
-        ids = [cfg.bos_id, *ids[: cfg.max_tokens - 2], cfg.eos_id]
-        image = torch.from_numpy(collate([array])).to(device)
-        total += float(model.loss(image, torch.tensor([ids], device=device))) * (len(ids) - 1)
+        cells = model.encoder.cells(torch.from_numpy(collate([array])).to(device))
+        if shuffle is not None:
+            flat = cells.flatten(2)
+            order = torch.randperm(flat.shape[-1], generator=shuffle).to(device)
+            cells = flat[:, :, order].view_as(cells)
+        tokens = torch.tensor([ids], device=device)
+        logits = model.decoder(tokens[:, :-1], context=model.encoder.encode_cells(cells))
+        total += float(nn.functional.cross_entropy(logits[0], tokens[0, 1:])) * (len(ids) - 1)
         n_tokens += len(ids) - 1
     return total / max(1, n_tokens)
 
