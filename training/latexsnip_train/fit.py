@@ -66,7 +66,7 @@ class RunConfig:
     num_workers: int = 1
     threads: int = 0  # 0: torch default
     compile: bool = False
-    bf16: bool = False  # autocast; measured ~3x SLOWER on our 2-core CPUs, use on GPUs
+    bf16: bool = False  # autocast: ~2x samples/s on CPUs with avx512_bf16 (ADR 0007), and GPUs
     seed: int = 0
 
 
