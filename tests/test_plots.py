@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from latexsnip_train.plots import add_plot_parser, ema, read_jsonl, run_plot
+from latexsnip_train.plots import add_plot_parser, ema, read_jsonl, read_lineage, run_plot
 
 
 def write_run(path: Path) -> None:
@@ -66,3 +66,35 @@ def test_read_jsonl_keeps_latest_of_repeated_steps(tmp_path: Path) -> None:
 
 def test_ema_is_bias_corrected() -> None:
     assert ema([2.0, 2.0, 2.0], 0.9) == pytest.approx([2.0, 2.0, 2.0])
+
+
+def _write(path: Path, recs: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in recs), encoding="utf-8")
+    return path
+
+
+def test_lineage_replaces_what_the_parent_ran_past_its_export(tmp_path: Path) -> None:
+    # Leg 1 ran to step 300 but leg 2 was initialised from its step-200 export.
+    leg1 = _write(tmp_path / "leg1.metrics.jsonl",
+                  [{"step": s, "samples": s * 10, "train_loss": 5.0} for s in (100, 200, 300)]
+                  + [{"step": 200, "samples": 2000, "val_bleu": 0.1}])
+    leg2 = _write(tmp_path / "leg2.metrics.jsonl",
+                  [{"step": s, "samples": s * 10, "train_loss": 4.0} for s in (220, 240)])
+    records, starts = read_lineage([leg1, leg2])
+    assert [(r["step"], r.get("train_loss")) for r in records] == [
+        (100, 5.0), (200, 5.0), (200, None), (220, 4.0), (240, 4.0)]
+    assert starts == [("leg1", 0.0), ("leg2", 2000.0)]
+
+
+def test_plot_several_runs_writes_a_lineage_png(tmp_path: Path) -> None:
+    leg1 = tmp_path / "leg1"
+    leg1.mkdir()
+    write_run(leg1 / "metrics.jsonl")
+    leg2 = _write(tmp_path / "leg2.metrics.jsonl",
+                  [{"step": s, "samples": s * 16, "train_loss": 1.0, "lr": 1e-4}
+                   for s in range(2000, 4001, 100)])
+    parser = argparse.ArgumentParser()
+    add_plot_parser(parser.add_subparsers())
+    out = tmp_path / "img" / "lineage.png"
+    assert run_plot(parser.parse_args(["plot", str(leg1), str(leg2), "--out", str(out)])) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,8 +1,13 @@
-"""Plot a training run from its metrics JSONL.
+"""Plot a training run from its metrics JSONL, or a model's whole lineage of legs.
 
 The training loop appends one JSON object per line: train lines carry ``train_loss`` (and ``lr``),
 eval lines carry ``val_*`` keys; both carry ``step``, ``samples`` and ``time_s``. The plot uses
 samples seen as x axis so runs with different batch sizes are comparable.
+
+A shipped model is trained in legs, each a run initialised from the previous one's bundle (its
+step and sample counts carry over). ``plot LEG1 LEG2 …`` joins them into one curve: a leg's
+records replace its predecessor's from the step where it began (the predecessor may have run on
+past the point that was exported), and each leg's start is marked.
 """
 
 from __future__ import annotations
@@ -54,13 +59,32 @@ def _series(records: list[dict[str, Any]], key: str) -> tuple[list[float], list[
     return xs, ys
 
 
-def plot_run(metrics_jsonl: Path, out_png: Path) -> None:
-    """Two panels vs samples seen: train loss (raw + smoothed, lr on a twin axis) and val metrics."""
+def read_lineage(paths: list[Path]) -> tuple[list[dict[str, Any]], list[tuple[str, float]]]:
+    """The records of consecutive legs as one history, and (leg name, samples at its start)."""
+    records: list[dict[str, Any]] = []
+    starts: list[tuple[str, float]] = []
+    for path in paths:
+        leg = read_jsonl(path)
+        if not leg:
+            continue
+        first = int(leg[0]["step"])
+        records = [r for r in records if int(r["step"]) < first]
+        start_x = float(records[-1].get("samples", first)) if records else 0.0
+        starts.append((_run_name(path), start_x))
+        records.extend(leg)
+    return records, starts
+
+
+def plot_run(metrics_jsonl: Path | list[Path], out_png: Path) -> None:
+    """Two panels vs samples seen: train loss (raw + smoothed, lr on a twin axis) and val metrics.
+
+    Several files: one lineage (``read_lineage``), the start of each leg marked."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import EngFormatter
 
-    records = read_jsonl(metrics_jsonl)
+    paths = metrics_jsonl if isinstance(metrics_jsonl, list) else [metrics_jsonl]
+    records, starts = read_lineage(paths)
     fig = Figure(figsize=(10, 7.5), layout="constrained")
     FigureCanvasAgg(fig)  # Agg without pyplot: no global backend state
     ax_loss, ax_val = fig.subplots(2, 1, sharex=True)
@@ -68,7 +92,16 @@ def plot_run(metrics_jsonl: Path, out_png: Path) -> None:
     _plot_val(ax_val, records)
     ax_val.set_xlabel("samples seen")
     ax_val.xaxis.set_major_formatter(EngFormatter())
-    fig.suptitle(_title(metrics_jsonl, records))
+    if len(paths) > 1:
+        for name, x in starts:
+            for ax in (ax_loss, ax_val):
+                ax.axvline(x, color="black", lw=0.8, ls=":")
+            ax_val.annotate(name, (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                            va="top", ha="right", fontsize=8, xytext=(-2, -2),
+                            textcoords="offset points")
+        fig.suptitle(_title(paths[-1], records, " → ".join(name for name, _ in starts)))
+    else:
+        fig.suptitle(_title(paths[0], records))
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
 
@@ -126,8 +159,14 @@ def _plot_val(ax: Any, records: list[dict[str, Any]]) -> None:
     ax.legend(loc="best")
 
 
-def _title(path: Path, records: list[dict[str, Any]]) -> str:
+def _run_name(path: Path) -> str:
+    path = Path(path)
     name = path.parent.name if path.name == METRICS_FILE else path.stem
+    return name.removesuffix(".metrics")
+
+
+def _title(path: Path, records: list[dict[str, Any]], name: str | None = None) -> str:
+    name = name or _run_name(path)
     if not records:
         return f"{name}: no records"
     last = records[-1]
@@ -152,15 +191,22 @@ def resolve_metrics_path(run_dir_or_jsonl: Path) -> Path:
 
 def add_plot_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("plot", help="plot loss and validation metrics of a training run")
-    p.add_argument("run", type=Path, help="run directory or metrics JSONL file")
-    p.add_argument("--out", type=Path, default=None, help="PNG path (default: next to the JSONL)")
+    p.add_argument("run", type=Path, nargs="+",
+                   help="run directory or metrics JSONL file; several: consecutive legs, oldest "
+                        "first, plotted as one lineage")
+    p.add_argument("--out", type=Path, default=None,
+                   help="PNG path (default: next to the (last) JSONL, lineage.png for several)")
     p.set_defaults(func=run_plot)
     return p
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    metrics = resolve_metrics_path(args.run)
-    out = args.out or metrics.with_suffix(".png")
-    plot_run(metrics, out)
+    paths = [resolve_metrics_path(run) for run in args.run]
+    if len(paths) == 1:
+        out = args.out or paths[0].with_suffix(".png")
+        plot_run(paths[0], out)
+    else:
+        out = args.out or paths[-1].parent / "lineage.png"
+        plot_run(paths, out)
     print(out)
     return 0
