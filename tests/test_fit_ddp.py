@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from latexsnip_train.fit import TrainConfig, fit, lr_at
+from latexsnip_train.fit import TrainConfig, _minutes_left, fit, lr_at
 from tinytrain import make_config, read_metrics
 
 from latexsnip.bundle import load_bundle, save_bundle
@@ -140,6 +140,12 @@ def test_anneal_by_time_follows_the_given_progress() -> None:
     assert lr_at(50, cfg, progress=1.0) == pytest.approx(0.1)
     assert lr_at(50, cfg, progress=3.0) == pytest.approx(0.1)  # past the budget: the floor
     assert lr_at(50, cfg) > 0.99  # no clock given: the (huge) step schedule
+
+
+def test_minutes_left_counts_down_the_budget_and_never_goes_negative() -> None:
+    assert _minutes_left(130, 0) == "2:10"
+    assert _minutes_left(130, 125 * 60 + 20) == "0:04"
+    assert _minutes_left(10, 11 * 60) == "0:00"
 
 
 def test_fit_anneals_by_the_clock(config: Path, tmp_path: Path) -> None:

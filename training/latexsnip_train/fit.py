@@ -349,8 +349,11 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         wall = time.time() - t_start
         bar.update(1)
         if step % cfg.run.log_every == 0:
-            bar.set_postfix(loss=f"{loss_ema:.3f}", lr=f"{lr:.2e}",
-                            tok_s=f"{tokens_seen / max(wall, 1e-6):.0f}")
+            postfix = {"loss": f"{loss_ema:.3f}", "lr": f"{lr:.2e}",
+                       "tok_s": f"{tokens_seen / max(wall, 1e-6):.0f}"}
+            if max_minutes:  # a time-bounded run has no step total, so tqdm shows no ETA
+                postfix["left"] = _minutes_left(max_minutes, wall)
+            bar.set_postfix(postfix)
             log({"step": step, "samples": samples, "time_s": round(elapsed_before + wall, 1),
                  "train_loss": round(loss_sum, 4), "lr": lr})
         if master and val_items and step % cfg.run.eval_every == 0:
@@ -384,6 +387,12 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     if distributed:
         torch.distributed.destroy_process_group()
     return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu}
+
+
+def _minutes_left(max_minutes: float, elapsed_s: float) -> str:
+    """The time budget still left, as H:MM (the ETA of a ``--max-minutes`` run)."""
+    left = max(0, round(max_minutes * 60 - elapsed_s) // 60)
+    return f"{left // 60}:{left % 60:02d}"
 
 
 def _slowest_clock(elapsed: float, distributed: bool, device: torch.device) -> float:
