@@ -86,6 +86,32 @@ def test_fit_init_from_bundle_uses_fresh_optimiser(config: Path, tmp_path: Path)
     assert record["lr"] < cfg.optim.lr
 
 
+def test_fit_init_from_finished_run_keeps_optimiser_and_warms_up_again(config: Path,
+                                                                       tmp_path: Path) -> None:
+    cfg = TrainConfig.from_file(config)
+    leg1 = tmp_path / "leg1"
+    fit(cfg, leg1, max_steps=3)
+    before = torch.load(leg1 / "state.pt", weights_only=True)
+    assert before["optimizer"]["state"]  # AdamW moments exist after 3 steps
+
+    leg2 = tmp_path / "leg2"
+    out = fit(cfg, leg2, init=leg1, max_steps=3)  # nothing to do: saves what it loaded
+    assert out["step"] == 3 and out["samples"] == before["samples"]
+    state = torch.load(leg2 / "state.pt", weights_only=True)
+    assert state["warmup_from"] == 3
+    assert any("continued from" in h for h in state["history"])
+    for key, moments in before["optimizer"]["state"].items():
+        assert torch.equal(state["optimizer"]["state"][key]["exp_avg_sq"], moments["exp_avg_sq"])
+    for name, value in before["model"].items():
+        assert torch.equal(state["model"][name], value), name
+
+    fit(cfg, leg2, max_steps=4)
+    (record,) = _train_losses(leg2)[-1:]
+    assert record["step"] == 4
+    assert record["lr"] == pytest.approx(lr_at(3, cfg.optim, warmup_from=3))
+    assert record["lr"] < cfg.optim.lr
+
+
 def test_fit_max_minutes_stops_cleanly(config: Path, tmp_path: Path) -> None:
     cfg = TrainConfig.from_file(config)
     run = tmp_path / "run"

@@ -1,6 +1,7 @@
 """``latexsnip-train fit``: one readable training loop (nanoGPT-style), CPU or GPU, resumable.
 
 Resume order: ``RUN_DIR/state.pt`` (full state: model, optimiser, step, RNG) if present, else
+``--init RUN_DIR`` (a finished leg's full state: optimiser kept, warm-up restarted), else
 ``--init BUNDLE`` (weights only, fresh optimiser: the state may be lost between sessions, the
 committed bundle is not), else random initialisation (optionally with a pre-trained stem,
 ``--init-stem``, see ``pretrain.py``). The data stream is seeded with the step count, so a resumed
@@ -229,6 +230,17 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it
         history = state.get("history", [])
         print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
+    elif init is not None and (init / "state.pt").is_file():
+        # A finished leg's run dir survived: keep its optimiser moments (a fresh AdamW costs
+        # ~500 steps of recovery per leg) but warm the learning rate up again, as for a new leg.
+        state = torch.load(init / "state.pt", map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, samples = state["step"], state["samples"]
+        best_bleu, elapsed_before = state["best_bleu"], state["elapsed_s"]
+        history = [*state.get("history", []), f"continued from {init} (optimiser kept)"]
+        warmup_from = step
+        print(f"continued full state of {init} at step {step}, optimiser kept, warming up again")
     elif init is not None:
         bundle = load_bundle(init)
         # The config may add modules the bundle lacks (e.g. model.feature_norm): they start fresh.
@@ -423,7 +435,8 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="train a model (resumable)")
     p.add_argument("--config", type=Path, required=True, help="training config JSON")
     p.add_argument("--run-dir", type=Path, required=True, help="where state/metrics/bundles go")
-    p.add_argument("--init", type=Path, help="start from this bundle's weights (fresh optimiser)")
+    p.add_argument("--init", type=Path, help="start from a bundle's weights (fresh optimiser) or from a finished "
+                        "run dir's state.pt (optimiser kept, warm-up restarted)")
     p.add_argument("--init-stem", type=Path,
                    help="fresh runs only: stem weights from `pretrain-encoder` (safetensors)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop cleanly after this long")
