@@ -221,26 +221,25 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     step, samples, warmup_from, best_bleu, elapsed_before = 0, 0, 0, -1.0, 0.0
     history: list[str] = []
     state_path = run_dir / "state.pt"
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
+    # `--init RUN_DIR`: a finished leg's state.pt loads like our own, but starts a new leg: the
+    # optimiser moments are kept (a fresh AdamW costs ~500 steps of recovery per leg) and the
+    # learning rate warms up again.
+    new_leg = not state_path.exists() and init is not None and (init / "state.pt").is_file()
+    load_path = init / "state.pt" if new_leg and init is not None else state_path
+    if load_path.exists():
+        state = torch.load(load_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, samples, warmup_from = state["step"], state["samples"], state["warmup_from"]
         best_bleu, elapsed_before = state["best_bleu"], state["elapsed_s"]
-        torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it
         history = state.get("history", [])
-        print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
-    elif init is not None and (init / "state.pt").is_file():
-        # A finished leg's run dir survived: keep its optimiser moments (a fresh AdamW costs
-        # ~500 steps of recovery per leg) but warm the learning rate up again, as for a new leg.
-        state = torch.load(init / "state.pt", map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, samples = state["step"], state["samples"]
-        best_bleu, elapsed_before = state["best_bleu"], state["elapsed_s"]
-        history = [*state.get("history", []), f"continued from {init} (optimiser kept)"]
-        warmup_from = step
-        print(f"continued full state of {init} at step {step}, optimiser kept, warming up again")
+        if new_leg:
+            warmup_from = step
+            history = [*history, f"continued from {init} (optimiser kept)"]
+            print(f"continued full state of {init} at step {step}, optimiser kept, warming up again")
+        else:
+            torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it
+            print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
     elif init is not None:
         bundle = load_bundle(init)
         # The config may add modules the bundle lacks (e.g. model.feature_norm): they start fresh.
@@ -435,8 +434,9 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="train a model (resumable)")
     p.add_argument("--config", type=Path, required=True, help="training config JSON")
     p.add_argument("--run-dir", type=Path, required=True, help="where state/metrics/bundles go")
-    p.add_argument("--init", type=Path, help="start from a bundle's weights (fresh optimiser) or from a finished "
-                        "run dir's state.pt (optimiser kept, warm-up restarted)")
+    p.add_argument("--init", type=Path,
+                   help="start from a bundle's weights (fresh optimiser) or from a finished run "
+                        "dir's state.pt (optimiser kept, warm-up restarted)")
     p.add_argument("--init-stem", type=Path,
                    help="fresh runs only: stem weights from `pretrain-encoder` (safetensors)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop cleanly after this long")
