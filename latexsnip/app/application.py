@@ -241,6 +241,7 @@ class LatexsnipApp(QObject):
             image,
             lambda pred: self._on_prediction(image, pred, reply),
             lambda msg: self._on_failure(msg, reply),
+            beam=self.settings.beam_width,
         )
 
     def _on_prediction(self, image: Image.Image, pred: Prediction, reply: Reply | None) -> None:

@@ -72,7 +72,7 @@ def _recognize_here(image: Any, engine_factory: Callable[[str], Any] | None,
         print(f"latexsnip: settings: {w}", file=err)
     try:
         engine = (engine_factory or default_engine_factory)(settings.device)
-        pred = engine.predict(image)
+        pred = engine.predict(image, beam=settings.beam_width)
     except Exception as exc:  # noqa: BLE001 - report, don't trace back, at a shortcut
         print(f"latexsnip: recognition failed: {error_message(exc)}", file=err)
         return EXIT_FAILED

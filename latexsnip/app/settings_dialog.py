@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from latexsnip.app.clipboard import FORMAT_LABELS
-from latexsnip.app.settings import DEVICES, RENDERERS, Settings
+from latexsnip.app.settings import DEVICES, MAX_BEAM, RENDERERS, Settings
 
 
 def _combo(items: dict[str, str], current: str) -> QComboBox:
@@ -41,6 +41,9 @@ class SettingsDialog(QDialog):
         self.renderer = _combo({r: r for r in RENDERERS}, settings.preview_renderer)
         self.history_size = QSpinBox(minimum=1, maximum=100_000)
         self.history_size.setValue(settings.history_size)
+        self.beam_width = QSpinBox(minimum=1, maximum=MAX_BEAM)
+        self.beam_width.setValue(settings.beam_width)
+        self.beam_width.setToolTip("1 = greedy (fastest); wider beams read a little better")
         form = QFormLayout(self)
         form.addRow("Device (restart to apply)", self.device)
         form.addRow("Copy format", self.copy_format)
@@ -48,6 +51,7 @@ class SettingsDialog(QDialog):
         form.addRow("Warn below confidence", self.threshold)
         form.addRow("Preview renderer", self.renderer)
         form.addRow("History size", self.history_size)
+        form.addRow("Beam width", self.beam_width)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -63,4 +67,5 @@ class SettingsDialog(QDialog):
             confidence_threshold=round(self.threshold.value(), 2),
             preview_renderer=self.renderer.currentData(),
             history_size=self.history_size.value(),
+            beam_width=self.beam_width.value(),
         )

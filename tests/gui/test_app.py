@@ -108,6 +108,7 @@ def test_drop_image_data_recognises_copies_and_records(qtbot, make_app, image):
     [entry] = app.history.list()
     assert entry.latex == r"\frac{a}{b}" and app.history.get(entry.id).png.startswith(b"\x89PNG")
     assert app.result.isVisible()
+    assert app.fake.calls == [{"beam": 5, "n_best": 1}]  # the default beam width setting
 
 
 def test_drop_local_file(qtbot, make_app, image, tmp_path):
@@ -362,3 +363,13 @@ def test_apply_settings(qtbot, make_app, isolated_profile):
     assert "restart" in app.last_message
     saved = json.loads((isolated_profile / "config" / "settings.json").read_text())
     assert saved["history_size"] == 2 and saved["device"] == "cpu"
+
+
+def test_beam_width_setting_drives_recognition(qtbot, make_app, image):
+    from dataclasses import replace
+
+    app = make_app()
+    app.apply_settings(replace(app.settings, beam_width=1))
+    app.recognize_image(image, "test")
+    wait_result(qtbot, app)
+    assert app.fake.calls[-1] == {"beam": 1, "n_best": 1}

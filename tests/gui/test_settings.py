@@ -16,7 +16,7 @@ def test_missing_file_gives_defaults(tmp_path):
 def test_roundtrip(tmp_path):
     store = SettingsStore(tmp_path)
     s = Settings(device="cpu", copy_format="equation", auto_copy=False, confidence_threshold=0.3,
-                 preview_renderer="ziamath", history_size=7)
+                 preview_renderer="ziamath", history_size=7, beam_width=3)
     store.save(s)
     assert SettingsStore(tmp_path).load() == s
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]  # no temp files left
@@ -36,9 +36,10 @@ def test_corrupted_json_gives_defaults_and_warning(tmp_path):
 
 def test_invalid_values_are_dropped_one_by_one():
     s, problems = validate({"device": "tpu", "copy_format": "inline", "auto_copy": "yes",
-                            "confidence_threshold": 1.5, "history_size": True, "colour": 1})
+                            "confidence_threshold": 1.5, "history_size": True, "colour": 1,
+                            "beam_width": 0})
     assert s == Settings(copy_format="inline")
-    assert len(problems) == 5
+    assert len(problems) == 6
     assert any("colour" in p for p in problems)
 
 
@@ -48,3 +49,19 @@ def test_non_object_json(tmp_path):
     assert store.load() == Settings()
     assert store.warnings
 
+
+
+def test_dialog_edits_a_copy_and_returns_every_field(qtbot):
+    from latexsnip.app.settings_dialog import SettingsDialog
+
+    base = Settings(history_size=9)
+    dialog = SettingsDialog(base)
+    qtbot.addWidget(dialog)
+    dialog.beam_width.setValue(1)
+    dialog.auto_copy.setChecked(False)
+    dialog.renderer.setCurrentIndex(dialog.renderer.findData("mathtext"))
+    assert dialog.value() == Settings(history_size=9, beam_width=1, auto_copy=False,
+                                      preview_renderer="mathtext")
+    assert base == Settings(history_size=9)  # the caller's settings are untouched
+    dialog.beam_width.setValue(99)  # the spin box clamps to what validate() accepts
+    assert validate({"beam_width": dialog.value().beam_width})[1] == []

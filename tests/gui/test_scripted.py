@@ -1,0 +1,70 @@
+"""``snip --region`` without a running app: capture, recognise with the saved settings, copy."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from latexsnip.app.capture import ScreenShot
+from latexsnip.app.scripted import EXIT_FAILED, EXIT_OK, snip_region
+from latexsnip.app.selection import Rect
+from latexsnip.app.settings import Settings, SettingsStore
+from latexsnip.prediction import Prediction
+
+
+class Screen:
+    name = "fake"
+
+    def is_available(self):
+        return True
+
+    def capture(self):
+        return [ScreenShot(Image.new("RGB", (200, 100), "white"), Rect(0, 0, 200, 100))]
+
+
+class Board:
+    name = "fake"
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def is_available(self):
+        return True
+
+    def copy(self, text):
+        self.texts.append(text)
+
+
+def run(engine_factory, board):
+    out, err = io.StringIO(), io.StringIO()
+    code = snip_region((10, 10, 50, 20), capture_handlers=[Screen()], engine_factory=engine_factory,
+                       clipboard_handlers=[board], use_running_app=False, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_recognises_with_the_saved_beam_and_format(isolated_profile):
+    SettingsStore().save(Settings(beam_width=3, copy_format="inline"))
+    calls = []
+
+    class Engine:
+        def predict(self, image, *, beam=1):
+            calls.append((image.size, beam))
+            return Prediction("x^2", 0.9)
+
+    board = Board()
+    code, out, err = run(lambda device: Engine(), board)
+    assert (code, out, err) == (EXIT_OK, "x^2\n", "")
+    assert calls == [((50, 20), 3)]
+    assert board.texts == ["$x^2$"]
+
+
+def test_a_failing_engine_is_reported_and_nothing_is_copied(isolated_profile):
+    class Engine:
+        def predict(self, image, *, beam=1):
+            raise RuntimeError("out of memory")
+
+    board = Board()
+    code, out, err = run(lambda device: Engine(), board)
+    assert code == EXIT_FAILED and out == "" and "out of memory" in err
+    assert board.texts == []
