@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 RENDERERS = ("auto", "latex", "ziamath", "mathtext")
-MAX_BEAM = 10
+# Integer settings and their allowed ranges (the settings dialog's spin boxes use the same).
+INT_RANGES = {"history_size": (1, 100_000), "beam_width": (1, 10)}
 
 
 @dataclass
@@ -50,10 +51,9 @@ def validate(raw: object) -> tuple[Settings, list[str]]:
             ok = isinstance(value, bool)
         elif f.name == "confidence_threshold":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
-        elif f.name == "history_size":
-            ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000
-        elif f.name == "beam_width":
-            ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_BEAM
+        elif f.name in INT_RANGES:
+            low, high = INT_RANGES[f.name]
+            ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
         if ok:
             setattr(settings, f.name, value)
         else:

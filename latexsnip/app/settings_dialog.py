@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from latexsnip.app.clipboard import FORMAT_LABELS
-from latexsnip.app.settings import DEVICES, MAX_BEAM, RENDERERS, Settings
+from latexsnip.app.settings import DEVICES, INT_RANGES, RENDERERS, Settings
 
 
 def _combo(items: dict[str, str], current: str) -> QComboBox:
@@ -24,6 +24,13 @@ def _combo(items: dict[str, str], current: str) -> QComboBox:
     for key, label in items.items():
         box.addItem(label, key)
     box.setCurrentIndex(max(0, box.findData(current)))
+    return box
+
+
+def _spin(name: str, value: int) -> QSpinBox:
+    low, high = INT_RANGES[name]
+    box = QSpinBox(minimum=low, maximum=high)
+    box.setValue(value)
     return box
 
 
@@ -39,10 +46,8 @@ class SettingsDialog(QDialog):
         self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.threshold.setValue(settings.confidence_threshold)
         self.renderer = _combo({r: r for r in RENDERERS}, settings.preview_renderer)
-        self.history_size = QSpinBox(minimum=1, maximum=100_000)
-        self.history_size.setValue(settings.history_size)
-        self.beam_width = QSpinBox(minimum=1, maximum=MAX_BEAM)
-        self.beam_width.setValue(settings.beam_width)
+        self.history_size = _spin("history_size", settings.history_size)
+        self.beam_width = _spin("beam_width", settings.beam_width)
         self.beam_width.setToolTip("1 = greedy (fastest); wider beams read a little better")
         form = QFormLayout(self)
         form.addRow("Device (restart to apply)", self.device)

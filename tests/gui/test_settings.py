@@ -50,7 +50,6 @@ def test_non_object_json(tmp_path):
     assert store.warnings
 
 
-
 def test_dialog_edits_a_copy_and_returns_every_field(qtbot):
     from latexsnip.app.settings_dialog import SettingsDialog
 
