@@ -37,6 +37,21 @@ def test_round_trip(tmp_path: Path) -> None:
         assert s.meta == {"latex": rf"\frac{{{i}}}{{2}}", "font": "cm"}
 
 
+def test_gzip_round_trip_is_smaller_and_mixes_with_plain_shards(tmp_path: Path) -> None:
+    plain = _write(tmp_path / "plain", 5, max_items=5)
+    with ShardWriter(tmp_path / "gz", max_items=2, gzip=True) as w:
+        for i in range(5):
+            w.write(f"{i:06d}", _img(i), {"latex": f"x_{i}"})
+    assert [p.name for p in w.paths] == ["shard-00000.tar.gz", "shard-00001.tar.gz",
+                                         "shard-00002.tar.gz"]
+    assert sum(p.stat().st_size for p in w.paths) < plain[0].stat().st_size / 2
+    samples = list(iter_shards(shard_paths(tmp_path / "gz")))
+    assert [s.meta["latex"] for s in samples] == [f"x_{i}" for i in range(5)]
+    assert samples[3].image.tobytes() == _img(3).tobytes()
+    (tmp_path / "gz" / "shard-00009.tar").write_bytes(plain[0].read_bytes())
+    assert len(list(iter_shards(tmp_path / "gz"))) == 10  # .tar and .tar.gz side by side
+
+
 def test_shuffle_is_a_seeded_permutation(tmp_path: Path) -> None:
     _write(tmp_path, 20, max_items=6)
     a = [s.key for s in iter_shards(tmp_path, shuffle_buffer=5, seed=1)]

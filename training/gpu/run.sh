@@ -19,6 +19,9 @@ python3 - <<'PY'
 import torch, timm, x_transformers, tokenizers
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "timm", timm.__version__)
 PY
+# The loader skips shards modified in the last 90 s (a render may still be writing them), and
+# the copy to this machine may have stamped them just now.
+find gpu_carry/shards -type f -exec touch -d '1 hour ago' {} +
 set +e
 python3 -m latexsnip_train.cli fit --config "$CONFIG" --run-dir "$RUN" --init "$INIT" \
   --max-minutes "$MINUTES" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | tee "$OUT/fit.log" | tail -n 60

@@ -106,7 +106,9 @@ class BucketedShardDataset(IterableDataset):
         epoch = 0
         while True:
             base = self._seed_for(worker, epoch)
-            prng = random.Random(base)
+            # One shuffle shared by all workers and ranks (seeded by the epoch alone), so the
+            # slices they take of it are disjoint and together cover every shard once.
+            prng = random.Random(self.seed * 1_000_003 + epoch * 7919)
             self.paths = self._list_paths() or self.paths
             paths, offset, stride = self._my_paths(prng)
             for i, sample in enumerate(iter_shards(paths, shuffle_buffer=self.cfg.shuffle_buffer,

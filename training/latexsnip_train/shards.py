@@ -45,12 +45,15 @@ class ShardWriter:
     """
 
     def __init__(self, out_dir: Path | str, prefix: str = "shard", max_items: int = 5000,
-                 start_index: int = 0) -> None:
+                 start_index: int = 0, gzip: bool = False) -> None:
         if max_items < 1:
             raise ValueError("max_items must be >= 1")
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
+        # gzip: tar headers are ~1.5 KB of zeros per sample, as much as a small PNG; worth it
+        # where bytes are scarce (the GPU carry), not for local shards (slower to write).
+        self.gzip = gzip
         self.max_items = max_items
         self.shard_index = start_index
         self.count = 0  # samples in the current shard
@@ -67,10 +70,12 @@ class ShardWriter:
 
     def _open_next(self) -> None:
         self.close()
-        path = self.out_dir / f"{self.prefix}-{self.shard_index:05d}.tar"
+        suffix = ".tar.gz" if self.gzip else ".tar"
+        path = self.out_dir / f"{self.prefix}-{self.shard_index:05d}{suffix}"
         self.shard_index += 1
         # stays open across write() calls; closed in close()
-        self._tar = tarfile.open(path, mode="w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
+        self._tar = tarfile.open(path, mode="w:gz" if self.gzip else "w",  # noqa: SIM115
+                                 format=tarfile.USTAR_FORMAT)
         self.paths.append(path)
         self.count = 0
 
@@ -105,8 +110,9 @@ class ShardWriter:
 
 
 def shard_paths(directory: Path | str) -> list[Path]:
-    """The ``*.tar`` shards in ``directory``, sorted by name."""
-    return sorted(Path(directory).glob("*.tar"))
+    """The ``*.tar`` and ``*.tar.gz`` shards in ``directory``, sorted by name."""
+    d = Path(directory)
+    return sorted([*d.glob("*.tar"), *d.glob("*.tar.gz")])
 
 
 def find_shards(source: Path | str) -> list[Path]:
@@ -124,7 +130,7 @@ def _iter_one(path: Path) -> Iterator[Sample]:
     pending_key: str | None = None
     parts: dict[str, bytes] = {}
     try:
-        with open(path, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+        with open(path, "rb") as fh, tarfile.open(fileobj=fh, mode="r|*") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
