@@ -7,7 +7,7 @@ SHARDS=${1:-data/render3/shards}
 FORMULAS=${2:-data/corpus_len.txt}
 PY=${PY:-.venv/bin/python}
 "$PY" -m latexsnip_train.cli gpu-pack gpu_carry --shards "$SHARDS" --formulas "$FORMULAS" \
-  --tokenizer resources/model/latexsnip-base/tokenizer.json --budget-mb 24
+  --tokenizer resources/model/latexsnip-base/tokenizer.json --budget-mb ${BUDGET_MB:-24}
 # Pure-Python packages the machine lacks (its torch/timm/tokenizers/matplotlib are used as is).
 "$PY" -m pip download -q --no-deps --only-binary=:all: -d gpu_carry/wheels \
   "x-transformers==$("$PY" -c 'import importlib.metadata as m; print(m.version("x-transformers"))')" \
