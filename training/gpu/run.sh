@@ -22,6 +22,8 @@ PY
 # The loader skips shards modified in the last 90 s (a render may still be writing them), and
 # the copy to this machine may have stamped them just now.
 find gpu_carry/shards -type f -exec touch -d '1 hour ago' {} +
+# GPU utilisation every 15 s: says whether the loader workers keep the GPU fed.
+(nvidia-smi dmon -s u -d 15 > "$OUT/dmon.log" 2>&1 &) || true
 set +e
 python3 -m latexsnip_train.cli fit --config "$CONFIG" --run-dir "$RUN" --init "$INIT" \
   --max-minutes "$MINUTES" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | tee "$OUT/fit.log" | tail -n 60
