@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from latexsnip_train.gpu_pack import pack_shards, pack_val
+import pytest
+from latexsnip_train.gpu_pack import encode_quantised, pack_shards, pack_val
 from latexsnip_train.shards import iter_shards, shard_paths
 from PIL import Image
 from tinytrain import make_shards
@@ -22,10 +24,29 @@ def test_pack_shards_reencodes_within_budget(tmp_path: Path) -> None:
         if f < 1:
             assert s.meta["dpi"] == 120
             assert abs(s.image.width - orig.image.width * f) <= 1
-        assert len(set(s.image.getdata())) <= 16  # quantised grey levels
+        assert len(set(s.image.tobytes())) <= 16  # quantised grey levels
     # a small budget stops early
     n_small, size_small = pack_shards(str(src), tmp_path / "small", budget_bytes=size // 3)
     assert 1 <= n_small < n and size_small >= size // 3
+
+
+def test_four_levels_are_smaller_and_decode_to_four_greys(tmp_path: Path) -> None:
+    src = make_shards(tmp_path / "src", n_shards=1, per_shard=4)
+    for s in iter_shards(shard_paths(src)):
+        png16, png4 = encode_quantised(s.image, 16), encode_quantised(s.image, 4)
+        assert len(png4) < len(png16)
+        with Image.open(io.BytesIO(png16)) as im16, Image.open(io.BytesIO(png4)) as im4:
+            g16, g4 = im16.convert("L"), im4.convert("L")
+        assert g16.size == g4.size == s.image.size
+        assert set(g4.tobytes()) <= {0, 85, 170, 255} and len(set(g4.tobytes())) > 1
+        # 16 levels: the nearest of 0, 17, ..., 255 below each original grey
+        assert g16.tobytes() == bytes((v >> 4) * 17 for v in s.image.tobytes())
+    n, _ = pack_shards(str(src), tmp_path / "out", budget_bytes=10**9, levels=4)
+    packed = list(iter_shards(shard_paths(tmp_path / "out")))
+    assert n == len(packed) == 4
+    assert all(set(p.image.tobytes()) <= {0, 85, 170, 255} for p in packed)
+    with pytest.raises(ValueError):
+        encode_quantised(s.image, 8)
 
 
 def test_pack_val_copies_a_seeded_slice(tmp_path: Path) -> None:
