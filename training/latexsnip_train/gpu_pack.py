@@ -2,9 +2,9 @@
 
 The device machine has torch, timm, tokenizers and matplotlib but no TeX and no network, and only
 ~40 MB may travel beside the repository. So the pack holds: pdflatex renders re-encoded at 160 dpi
-in 16 grey levels (≈ 3.7 KB each with the tar headers), the formula list for on-the-fly mathtext
-renders (gzip), the tokenizer and a small slice of the validation images for the run's own quick validation (measurement only, never
-trained on). ``training/gpu/pack.sh`` adds the pure-Python wheels the machine lacks.
+in 16 (or 4) grey levels in gzipped tar shards (≈ 2.2 KB, or 1.3 KB, each), the formula list for
+on-the-fly mathtext renders (gzip), the tokenizer and a small slice of the validation images for
+the run's own quick validation (measurement only, never trained on). ``training/gpu/pack.sh`` adds the pure-Python wheels the machine lacks.
 """
 
 from __future__ import annotations
