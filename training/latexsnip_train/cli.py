@@ -22,6 +22,7 @@ def _augment_grid(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from latexsnip_train.average import add_average_parser
     from latexsnip_train.evaluate import add_eval_parser
     from latexsnip_train.export import add_export_parser
     from latexsnip_train.fit import add_fit_parser
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_snipset_parser(sub)
     add_export_parser(sub)
+    add_average_parser(sub)
     add_plot_parser(sub)
     add_augment_grid_parser(sub)
     add_gpu_pack_parser(sub)
