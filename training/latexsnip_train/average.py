@@ -53,7 +53,6 @@ def average_bundles(sources: list[Path]) -> tuple[Bundle, list[Any]]:
             raise BundleError(f"{b.path} has a different tokenizer than {first.path}")
     state = average_state_dicts([b.state_dict for b in bundles])
     meta = dict(bundles[-1].metadata)  # the newest source's data, config and history
-    meta.pop("sha256", None)
     steps = [b.metadata.get("steps") for b in bundles]
     return Bundle(first.config, first.tokenizer, state, meta, None), steps
 
@@ -79,9 +78,10 @@ def run_average(args: argparse.Namespace) -> int:
     meta = bundle.metadata
     meta["averaged_from"] = {"sources": [str(p) for p in args.sources], "steps": steps}
     if args.validate:
-        from latexsnip_train.fit import _default_val_dir, load_val_items, quick_validate
+        from latexsnip_train.evaluate import default_val_dir
+        from latexsnip_train.fit import load_val_items, quick_validate
 
-        val_dir = args.val_dir or _default_val_dir()
+        val_dir = args.val_dir or default_val_dir()
         metrics = quick_validate(model, bundle.tokenizer, load_val_items(val_dir, args.validate),
                                  torch.device("cpu"))
         meta["metrics"] = metrics
