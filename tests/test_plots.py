@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from latexsnip_train.plots import add_plot_parser, ema, read_jsonl, read_lineage, run_plot
+from latexsnip_train.plots import (
+    _lineage_name,
+    add_plot_parser,
+    ema,
+    read_jsonl,
+    read_lineage,
+    run_plot,
+)
 
 
 def write_run(path: Path) -> None:
@@ -98,3 +105,8 @@ def test_plot_several_runs_writes_a_lineage_png(tmp_path: Path) -> None:
     out = tmp_path / "img" / "lineage.png"
     assert run_plot(parser.parse_args(["plot", str(leg1), str(leg2), "--out", str(out)])) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_long_lineage_is_named_by_its_ends() -> None:
+    assert _lineage_name(["a", "b"]) == "a → b"
+    assert _lineage_name([f"leg{i}" for i in range(1, 12)]) == "leg1 → … → leg11 (11 legs)"

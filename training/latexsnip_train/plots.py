@@ -99,7 +99,7 @@ def plot_run(metrics_jsonl: Path | list[Path], out_png: Path) -> None:
             ax_val.annotate(name, (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                             va="top", ha="right", fontsize=8, xytext=(-2, -2),
                             textcoords="offset points")
-        fig.suptitle(_title(paths[-1], records, " → ".join(name for name, _ in starts)))
+        fig.suptitle(_title(paths[-1], records, _lineage_name([name for name, _ in starts])))
     else:
         fig.suptitle(_title(paths[0], records))
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +163,13 @@ def _run_name(path: Path) -> str:
     path = Path(path)
     name = path.parent.name if path.name == METRICS_FILE else path.stem
     return name.removesuffix(".metrics")
+
+
+def _lineage_name(names: list[str]) -> str:
+    # A long lineage's full chain overflows the figure's title; its ends and length say enough.
+    if len(names) <= 3:
+        return " → ".join(names)
+    return f"{names[0]} → … → {names[-1]} ({len(names)} legs)"
 
 
 def _title(path: Path, records: list[dict[str, Any]], name: str | None = None) -> str:
