@@ -46,8 +46,23 @@ def test_bins_absent_from_the_reference_are_dropped_and_seed_is_reproducible() -
     assert a != match_lengths(lines, lengths, ref, 50, seed=4)
 
 
+def test_repeats_let_a_rare_bin_fill_its_share() -> None:
+    lines, lengths = _pool({4: 1000, 40: 20})
+    ref = [4] * 50 + [40] * 50
+    picked = match_lengths(lines, lengths, ref, 100, seed=0, max_repeats=3)
+    bins = Counter(int(s[1:].split("_")[0]) for s in picked)
+    assert bins[40] == 50  # the reference's half, from 20 distinct formulas
+    assert len({s for s in picked if s.startswith("f40_")}) == 20
+    assert max(Counter(picked).values()) == 3
+    assert bins[4] == 50
+    capped = match_lengths(lines, lengths, ref, 200, seed=0, max_repeats=2)
+    assert Counter(int(s[1:].split("_")[0]) for s in capped)[40] == 40  # 20 formulas × 2
+
+
 def test_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
         match_lengths(["a"], [1, 2], [1], 1)
     with pytest.raises(ValueError):
         match_lengths(["a"], [1], [], 1)
+    with pytest.raises(ValueError):
+        match_lengths(["a"], [1], [1], 1, max_repeats=0)

@@ -32,16 +32,23 @@ def match_lengths(
     n: int,
     *,
     seed: int = 0,
+    max_repeats: int = 1,
 ) -> list[str]:
-    """Pick about ``n`` lines (without replacement) so their length bins follow ``ref_lengths``.
+    """Pick about ``n`` lines so their length bins follow ``ref_lengths``.
 
-    Bins the pool cannot fill are taken whole; the shortfall is spread over the other bins in
-    proportion, so the result keeps the reference's shape as far as the pool allows.
+    A line is picked at most ``max_repeats`` times (1: without replacement). Bins the pool cannot
+    fill are taken whole (each line ``max_repeats`` times); the shortfall is spread over the other
+    bins in proportion, so the result keeps the reference's shape as far as the pool allows.
+    Why repeats: long formulas are rare in the corpus, so a large draw without replacement runs
+    out of them and comes out shorter than the reference; a repeat is rendered in another batch,
+    so with another font and style.
     """
     if len(lines) != len(lengths):
         raise ValueError("lines and lengths differ in size")
     if not ref_lengths:
         raise ValueError("the reference is empty")
+    if max_repeats < 1:
+        raise ValueError("max_repeats must be at least 1")
     rng = random.Random(seed)
     pool: dict[int, list[int]] = {}
     for i, k in enumerate(lengths):
@@ -51,22 +58,25 @@ def match_lengths(
     want = {b: n * c / total_ref for b, c in ref.items()}
     take: dict[int, int] = {}
     # Water-filling: fill bins that are too small, rescale the rest to keep the total at n.
+    capacity = {b: len(idx) * max_repeats for b, idx in pool.items()}
     open_bins = {b for b in want if pool.get(b)}
     budget = float(n)
     while open_bins:
         weight = sum(ref[b] for b in open_bins)
-        short = {b for b in open_bins if len(pool[b]) <= budget * ref[b] / weight}
+        short = {b for b in open_bins if capacity[b] <= budget * ref[b] / weight}
         if not short:
             for b in open_bins:
                 take[b] = round(budget * ref[b] / weight)
             break
         for b in short:
-            take[b] = len(pool[b])
-            budget -= len(pool[b])
+            take[b] = capacity[b]
+            budget -= capacity[b]
         open_bins -= short
     chosen: list[int] = []
     for b, k in take.items():
-        chosen += rng.sample(pool[b], min(k, len(pool[b])))
+        k = min(k, capacity[b])
+        whole, rest = divmod(k, len(pool[b]))
+        chosen += pool[b] * whole + rng.sample(pool[b], rest)
     rng.shuffle(chosen)
     return [lines[i] for i in chosen]
 
@@ -92,6 +102,9 @@ def add_resample_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", type=Path, required=True)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-repeats", type=int, default=1, metavar="K",
+                   help="pick a formula up to K times, so rare long formulas can fill their share "
+                        "(default 1: without replacement)")
     p.set_defaults(func=run_resample)
 
 
@@ -100,13 +113,14 @@ def run_resample(args: argparse.Namespace) -> int:
     lines = read_formula_lines(args.corpus)
     lengths = [len(tokenizer.encode(s)) for s in lines]
     ref = _reference_lengths(args.reference, tokenizer)
-    picked = match_lengths(lines, lengths, ref, args.n, seed=args.seed)
+    picked = match_lengths(lines, lengths, ref, args.n, seed=args.seed,
+                           max_repeats=args.max_repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(s + "\n" for s in picked), encoding="utf-8")
     length_of = dict(zip(lines, lengths, strict=True))
     picked_lengths = sorted(length_of[s] for s in picked)
     ref_sorted = sorted(ref)
-    print(f"wrote {len(picked):,} of {len(lines):,} formulas to {args.out}; median length "
-          f"{picked_lengths[len(picked_lengths) // 2]} tokens "
+    print(f"wrote {len(picked):,} formulas ({len(set(picked)):,} distinct) of {len(lines):,} to "
+          f"{args.out}; median length {picked_lengths[len(picked_lengths) // 2]} tokens "
           f"(reference {ref_sorted[len(ref_sorted) // 2]}, corpus {sorted(lengths)[len(lengths) // 2]})")
     return 0
