@@ -53,8 +53,11 @@ def evaluate_set(predict: Any, labelled_dir: Path, name: str, *, limit: int | No
         # Batches mix conditions, so there is no per-condition speed.
         rows += [_row(f"  {cond}", len(samples), aggregate(samples), None)
                  for cond, samples in sorted(groups.items())]
+    by_length = [{"tokens": b.label, "n": b.n, "bleu": b.bleu, "edit_distance": b.edit_distance,
+                  "exact_match": b.exact_match} for b in report.buckets if b.n]
     return {"dir": str(labelled_dir), "limit": limit, "seed": seed, "rows": rows,
-            "timings": report.timings, "normalization_failures": report.normalization_failures}
+            "by_length": by_length, "timings": report.timings,
+            "normalization_failures": report.normalization_failures}
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
@@ -66,6 +69,15 @@ def markdown_table(rows: Sequence[dict]) -> str:
         name = f"↳ {name}" if r["set"].startswith("  ") else name
         lines.append(f"| {name} | {r['n']} | {r['bleu']:.4f} | {r['edit_distance']:.4f} | "
                      f"{r['exact_match']:.4f} | {speed} |")
+    return "\n".join(lines)
+
+
+def length_table(name: str, buckets: Sequence[dict]) -> str:
+    """Per reference-length rows of one set: where along the formula length accuracy falls."""
+    lines = [f"| {name}: reference tokens | n | BLEU-4 | edit distance | exact match |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {b['tokens']} | {b['n']} | {b['bleu']:.4f} | {b['edit_distance']:.4f} | "
+              f"{b['exact_match']:.4f} |" for b in buckets]
     return "\n".join(lines)
 
 
@@ -135,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"bundle {bundle} (steps {meta.get('steps')}), {engine.device}, "
           f"{torch.get_num_threads()} threads, beam {args.beam}\n")
     print(markdown_table(rows))
+    for name, res in results.items():
+        print(f"\n{length_table(name, res['by_length'])}")
     print(f"\nwrote {json_path}")
     return 0 if results else 1
 
