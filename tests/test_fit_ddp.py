@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from latexsnip_train.fit import TrainConfig, _minutes_left, fit, lr_at
+from latexsnip_train.fit import OptimConfig, TrainConfig, _minutes_left, fit, in_decay, lr_at
 from tinytrain import make_config, read_metrics
 
 from latexsnip.bundle import load_bundle, save_bundle
@@ -166,6 +166,44 @@ def test_anneal_by_time_follows_the_given_progress() -> None:
     assert lr_at(50, cfg, progress=1.0) == pytest.approx(0.1)
     assert lr_at(50, cfg, progress=3.0) == pytest.approx(0.1)  # past the budget: the floor
     assert lr_at(50, cfg) > 0.99  # no clock given: the (huge) step schedule
+
+
+def test_wsd_holds_the_peak_then_decays_over_its_last_fraction() -> None:
+    cfg = OptimConfig(lr=1.0, warmup_steps=1, total_steps=100, min_lr_frac=0.1, schedule="wsd",
+                      decay_fraction=0.2)
+    assert lr_at(50, cfg, progress=0.0) == pytest.approx(1.0)
+    assert lr_at(50, cfg, progress=0.8) == pytest.approx(1.0)  # the stable phase's last moment
+    assert lr_at(50, cfg, progress=0.9) == pytest.approx(0.55)  # half-way down the cosine
+    assert lr_at(50, cfg, progress=1.0) == pytest.approx(0.1)
+    assert lr_at(50, cfg) == pytest.approx(1.0) and lr_at(90, cfg) == pytest.approx(0.55)  # by steps
+    assert not in_decay(0.79, cfg) and in_decay(0.8, cfg)
+    assert not in_decay(0.99, OptimConfig(schedule="cosine"))
+    with pytest.raises(ValueError):
+        OptimConfig(schedule="linear")
+    with pytest.raises(ValueError):
+        OptimConfig(schedule="wsd", decay_fraction=0.0)
+
+
+def test_fit_wsd_saves_the_stable_state_and_the_next_leg_continues_from_it(
+        config: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig.from_file(config)
+    cfg.optim = replace(cfg.optim, schedule="wsd", decay_fraction=0.5, warmup_steps=1,
+                        total_steps=4, restart_schedule=True)
+    leg1 = tmp_path / "leg1"
+    fit(cfg, leg1, max_steps=4)
+    stable = torch.load(leg1 / "stable" / "state.pt", weights_only=True)
+    assert stable["step"] == 2  # progress 2/4 = the start of the decay's half
+    final = torch.load(leg1 / "state.pt", weights_only=True)
+    assert final["step"] == 4
+    assert any(not torch.equal(v, final["model"][k]) for k, v in stable["model"].items())
+    lrs = [r["lr"] for r in _train_losses(leg1)]
+    assert lrs[:2] == [pytest.approx(cfg.optim.lr)] * 2 and lrs[-1] < cfg.optim.lr
+
+    leg2 = tmp_path / "leg2"
+    out = fit(cfg, leg2, init=leg1 / "stable", max_steps=3)
+    assert out["step"] == 3  # continued at the stable step, not at the decayed end
+    assert any("stable phase ends at step 2" in h for h in
+               torch.load(leg2 / "state.pt", weights_only=True)["history"])
 
 
 def test_minutes_left_counts_down_the_budget_and_never_goes_negative() -> None:

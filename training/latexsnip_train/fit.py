@@ -1,7 +1,8 @@
 """``latexsnip-train fit``: one readable training loop (nanoGPT-style), CPU or GPU, resumable.
 
 Resume order: ``RUN_DIR/state.pt`` (full state: model, optimiser, step, RNG) if present, else
-``--init RUN_DIR`` (a finished leg's full state: optimiser kept, warm-up restarted), else
+``--init RUN_DIR`` (a finished leg's full state: optimiser kept, warm-up restarted; with the WSD
+schedule ``--init RUN_DIR/stable``, the leg's state where its decay began), else
 ``--init BUNDLE`` (weights only, fresh optimiser: the state may be lost between sessions, the
 committed bundle is not), else random initialisation (optionally with a pre-trained stem,
 ``--init-stem``, see ``pretrain.py``). The data stream is seeded with the step count, so a resumed
@@ -56,6 +57,18 @@ class OptimConfig:
     # anneals fully whatever its throughput turns out to be (a GPU lease's loader, a busy CPU).
     # The clock is per invocation: a leg resumed from state.pt starts a new cosine.
     anneal_by_time: bool = False
+    # "cosine": decay over the whole leg. "wsd" (warm-up, stable, decay): the peak lr holds until
+    # the last ``decay_fraction`` of the leg, then a cosine to the floor. Where the decay begins,
+    # fit saves RUN_DIR/stable/state.pt, and the next leg continues from there (``--init
+    # RUN_DIR/stable``): the main line never anneals, so no leg pays a re-warming bump (ADR 0008).
+    schedule: str = "cosine"
+    decay_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "wsd"):
+            raise ValueError(f"optim.schedule must be 'cosine' or 'wsd', not {self.schedule!r}")
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise ValueError("optim.decay_fraction must be in (0, 1]")
 
 
 @dataclass
@@ -106,15 +119,32 @@ class TrainConfig:
         }
 
 
+def schedule_progress(step: int, cfg: OptimConfig, warmup_from: int = 0,
+                      progress: float | None = None) -> float:
+    """How far through its schedule (0..1) the run is: ``progress`` when the caller measures it
+    (by time), else by steps over ``total_steps``."""
+    if progress is None:
+        since = step - warmup_from
+        progress = (since if cfg.restart_schedule else step) / max(1, cfg.total_steps)
+    return min(1.0, max(0.0, progress))
+
+
+def in_decay(progress: float, cfg: OptimConfig) -> bool:
+    """True once a WSD schedule has left its stable phase (never for a plain cosine)."""
+    return cfg.schedule == "wsd" and progress >= 1.0 - cfg.decay_fraction
+
+
 def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0,
           progress: float | None = None) -> float:
-    """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), cosine decay
-    over ``total_steps`` — or over ``progress`` (0..1) when the caller measures it (by time)."""
+    """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), then a
+    cosine to the floor over the schedule (``schedule_progress``) or, for WSD, over its last
+    ``decay_fraction`` only."""
     since = step - warmup_from
     warm = (since + 1) / cfg.warmup_steps if since < cfg.warmup_steps else 1.0
-    if progress is None:
-        progress = (since if cfg.restart_schedule else step) / max(1, cfg.total_steps)
-    progress = min(1.0, max(0.0, progress))
+    progress = schedule_progress(step, cfg, warmup_from, progress)
+    if cfg.schedule == "wsd":
+        start = 1.0 - cfg.decay_fraction
+        progress = max(0.0, progress - start) / cfg.decay_fraction
     cosine = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
     return cfg.lr * warm * cosine
 
@@ -299,15 +329,16 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
 
-    def save_state() -> None:
+    def save_state(path: Path = state_path) -> None:
         if not master:
             return
+        path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_torch_save({
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "samples": samples, "warmup_from": warmup_from, "best_bleu": best_bleu,
             "elapsed_s": elapsed_before + time.time() - t_start,
             "torch_rng": torch.get_rng_state(), "history": history,
-        }, state_path)
+        }, path)
 
     def export(path: Path, metrics: dict[str, float]) -> None:
         save_bundle(path, model, tokenizer, {
@@ -322,6 +353,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     bar = tqdm(total=max_steps or None, disable=not master, dynamic_ncols=True, unit="step")
     data_iter = iter(loader)
     stop_reason = "max_steps"
+    stable_saved = False  # per invocation: a resumed leg runs (and saves) its own schedule
     while True:
         if max_steps and step >= max_steps:
             break
@@ -334,6 +366,13 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
                 break
             by_time = budget_used if cfg.optim.anneal_by_time else None
         lr = lr_at(step, cfg.optim, warmup_from, by_time)
+        if not stable_saved and in_decay(schedule_progress(step, cfg.optim, warmup_from, by_time),
+                                         cfg.optim):
+            # The weights and moments at the peak lr: where the next leg continues (ADR 0008).
+            history.append(f"stable phase ends at step {step}; decay to the floor")
+            save_state(run_dir / "stable" / "state.pt")
+            stable_saved = True
+            tqdm.write(f"step {step}: decay begins; saved {run_dir / 'stable' / 'state.pt'}")
         for group in opt.param_groups:
             group["lr"] = lr
         loss_sum = 0.0
