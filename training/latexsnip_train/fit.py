@@ -365,9 +365,9 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
                 stop_reason = "max_minutes"
                 break
             by_time = budget_used if cfg.optim.anneal_by_time else None
-        lr = lr_at(step, cfg.optim, warmup_from, by_time)
-        if not stable_saved and in_decay(schedule_progress(step, cfg.optim, warmup_from, by_time),
-                                         cfg.optim):
+        progress = schedule_progress(step, cfg.optim, warmup_from, by_time)
+        lr = lr_at(step, cfg.optim, warmup_from, progress)
+        if not stable_saved and in_decay(progress, cfg.optim):
             # The weights and moments at the peak lr: where the next leg continues (ADR 0008).
             history.append(f"stable phase ends at step {step}; decay to the floor")
             save_state(run_dir / "stable" / "state.pt")
