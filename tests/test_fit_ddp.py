@@ -121,6 +121,24 @@ def test_fit_max_minutes_stops_cleanly(config: Path, tmp_path: Path) -> None:
     assert torch.load(run / "state.pt", weights_only=True)["step"] == out["step"]
 
 
+def test_fit_cli_shards_overrides_the_config(config: Path, tmp_path: Path) -> None:
+    """A fresh render draw is trained with ``--shards`` instead of a near-copy of the config."""
+    from latexsnip_train.cli import main
+
+    raw = json.loads(config.read_text())
+    shards = Path(raw["shards"])
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps({**raw, "shards": str(tmp_path / "no-such-draw")}))
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit, match="no-such-dir"):
+        main(["fit", "--config", str(stale), "--run-dir", str(run), "--max-steps", "1",
+              "--shards", str(tmp_path / "no-such-dir")])
+    assert main(["fit", "--config", str(stale), "--run-dir", str(run), "--max-steps", "1",
+                 "--shards", str(shards)]) == 0
+    assert json.loads((run / "config.json").read_text())["shards"] == str(shards.resolve())
+    assert [r["step"] for r in _train_losses(run)] == [1]
+
+
 def test_fit_ddp_two_processes(config: Path, tmp_path: Path) -> None:
     """torchrun, 2 CPU ranks (gloo). --max-minutes stops first: the ranks' clocks disagree, so
     this also checks that they agree on the step to stop at (else one rank crashes)."""

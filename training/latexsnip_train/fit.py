@@ -478,6 +478,9 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
                         "dir's state.pt (optimiser kept, warm-up restarted)")
     p.add_argument("--init-stem", type=Path,
                    help="fresh runs only: stem weights from `pretrain-encoder` (safetensors)")
+    p.add_argument("--shards", type=Path,
+                   help="train on these shards instead of the config's (a fresh render draw "
+                        "needs no new config file)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop cleanly after this long")
     p.add_argument("--max-steps", type=int, default=0)
     p.set_defaults(func=run_fit)
@@ -486,6 +489,10 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     random.seed(0)
     cfg = TrainConfig.from_file(args.config)
+    if args.shards:
+        if not args.shards.is_dir():
+            raise SystemExit(f"--shards: no such directory: {args.shards}")
+        cfg.shards = str(args.shards.resolve())  # absolute: not resolved against the config
     result = fit(cfg, args.run_dir, init=args.init, max_minutes=args.max_minutes,
                  max_steps=args.max_steps, init_stem=args.init_stem)
     print(json.dumps(result))
