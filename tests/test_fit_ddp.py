@@ -293,3 +293,43 @@ def test_fit_init_adds_new_modules_fresh_and_refuses_foreign_weights(config: Pat
     newer = save_bundle(tmp_path / "newer", LatexOCR(replace(old_cfg, feature_norm=True)), tok, {})
     with pytest.raises(ValueError, match="feature_norm"):
         fit(cfg, tmp_path / "run2", init=newer, max_steps=1)
+
+
+def _poison_training_forward(monkeypatch: pytest.MonkeyPatch, bad_calls: set[int] | None) -> None:
+    """Make the training forward pass return NaN logits on the given calls (None: on all)."""
+    original = LatexOCR.forward
+    calls = {"n": 0}
+
+    def forward(self: LatexOCR, *args: object, **kwargs: object) -> torch.Tensor:
+        out = original(self, *args, **kwargs)
+        if self.training:
+            calls["n"] += 1
+            if bad_calls is None or calls["n"] in bad_calls:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(LatexOCR, "forward", forward)
+
+
+def test_fit_skips_a_non_finite_step_and_keeps_finite_weights(
+        config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = TrainConfig.from_file(config)
+    _poison_training_forward(monkeypatch, {2})
+    run = tmp_path / "run"
+    out = fit(cfg, run, max_steps=4)
+    assert out["step"] == 4 and out["skipped_steps"] == 1
+    weights = load_bundle(run / "final").state_dict
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+    losses = {r["step"]: r["train_loss"] for r in _train_losses(run)}
+    assert losses[2] != losses[2]  # the poisoned step is logged as NaN …
+    assert all(losses[s] == losses[s] for s in (1, 3, 4))  # … the others train normally
+    assert _train_losses(run)[-1]["skipped_steps"] == 1
+
+
+def test_fit_stops_when_every_step_is_non_finite(
+        config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = TrainConfig.from_file(config)
+    _poison_training_forward(monkeypatch, None)
+    monkeypatch.setattr("latexsnip_train.fit.MAX_BAD_STREAK", 3)
+    with pytest.raises(RuntimeError, match="diverged"):
+        fit(cfg, tmp_path / "run", max_steps=10)

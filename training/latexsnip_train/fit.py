@@ -38,6 +38,9 @@ from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
 from latexsnip_train.dataset import BucketedShardDataset, LoaderConfig
 
+# Consecutive non-finite steps after which a run is declared diverged (isolated ones are skipped).
+MAX_BAD_STREAK = 20
+
 
 @dataclass
 class OptimConfig:
@@ -354,6 +357,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     data_iter = iter(loader)
     stop_reason = "max_steps"
     stable_saved = False  # per invocation: a resumed leg runs (and saves) its own schedule
+    skipped_steps = bad_streak = 0
     while True:
         if max_steps and step >= max_steps:
             break
@@ -391,21 +395,34 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             loss_sum += loss.item() / cfg.optim.accum
             samples += images.shape[0] * world
             tokens_seen += int((tokens[:, 1:] != model_cfg.pad_id).sum())
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        opt.step()
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        # One non-finite gradient (a bf16 overflow) would turn every weight into NaN through
+        # AdamW; skip that update instead, and stop if it keeps happening (ADR 0009). The norm
+        # is of the all-reduced gradients, so under DDP every rank makes the same choice.
+        if bool(torch.isfinite(grad_norm)):
+            opt.step()
+            bad_streak = 0
+        else:
+            skipped_steps += 1
+            bad_streak += 1
+            tqdm.write(f"step {step}: non-finite loss/gradient ({loss_sum}); update skipped")
+            if bad_streak >= MAX_BAD_STREAK:
+                raise RuntimeError(f"{bad_streak} non-finite steps in a row at step {step}: "
+                                   "the run diverged; lower the learning rate or resume")
         opt.zero_grad(set_to_none=True)
         step += 1
-        loss_ema = loss_sum if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_sum
+        if math.isfinite(loss_sum):
+            loss_ema = loss_sum if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_sum
         wall = time.time() - t_start
         bar.update(1)
         if step % cfg.run.log_every == 0:
-            postfix = {"loss": f"{loss_ema:.3f}", "lr": f"{lr:.2e}",
+            postfix = {"loss": "nan" if loss_ema is None else f"{loss_ema:.3f}", "lr": f"{lr:.2e}",
                        "tok_s": f"{tokens_seen / max(wall, 1e-6):.0f}"}
             if max_minutes:  # a time-bounded run has no step total, so tqdm shows no ETA
                 postfix["left"] = _minutes_left(max_minutes, wall)
             bar.set_postfix(postfix)
             log({"step": step, "samples": samples, "time_s": round(elapsed_before + wall, 1),
-                 "train_loss": round(loss_sum, 4), "lr": lr})
+                 "train_loss": round(loss_sum, 4), "lr": lr, "skipped_steps": skipped_steps})
         if master and val_items and step % cfg.run.eval_every == 0:
             metrics = quick_validate(model, tokenizer, val_items, device)
             last_metrics, last_eval_step = metrics, step
@@ -436,7 +453,8 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
                    file=sys.stderr)
     if distributed:
         torch.distributed.destroy_process_group()
-    return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu}
+    return {"step": step, "samples": samples, "stop": stop_reason, "best_bleu": best_bleu,
+            "skipped_steps": skipped_steps}
 
 
 def _minutes_left(max_minutes: float, elapsed_s: float) -> str:
