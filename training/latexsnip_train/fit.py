@@ -396,7 +396,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             samples += images.shape[0] * world
             tokens_seen += int((tokens[:, 1:] != model_cfg.pad_id).sum())
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        # One non-finite gradient (a bf16 overflow) would turn every weight into NaN through
+        # One non-finite gradient (one bad batch) would turn every weight into NaN through
         # AdamW; skip that update instead, and stop if it keeps happening (ADR 0009). The norm
         # is of the all-reduced gradients, so under DDP every rank makes the same choice.
         if bool(torch.isfinite(grad_norm)):
