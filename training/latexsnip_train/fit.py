@@ -405,7 +405,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         else:
             skipped_steps += 1
             bad_streak += 1
-            tqdm.write(f"step {step}: non-finite loss/gradient ({loss_sum}); update skipped")
+            tqdm.write(f"step {step}: non-finite gradient norm (loss {loss_sum:.4f}); update skipped")
             if bad_streak >= MAX_BAD_STREAK:
                 raise RuntimeError(f"{bad_streak} non-finite steps in a row at step {step}: "
                                    "the run diverged; lower the learning rate or resume")
