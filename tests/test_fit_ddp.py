@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from latexsnip_train.fit import OptimConfig, TrainConfig, _minutes_left, fit, in_decay, lr_at
+from latexsnip_train.lineage import choose_init
 from tinytrain import make_config, read_metrics
 
 from latexsnip.bundle import load_bundle, save_bundle
@@ -222,6 +223,9 @@ def test_fit_wsd_saves_the_stable_state_and_the_next_leg_continues_from_it(
     assert out["step"] == 3  # continued at the stable step, not at the decayed end
     assert any("stable phase ends at step 2" in h for h in
                torch.load(leg2 / "state.pt", weights_only=True)["history"])
+    # `next-init` finds leg 1's stable state from leg 1's exported end (leg 2's states are of
+    # another branch), so the next leg keeps its optimiser.
+    assert choose_init(tmp_path, leg1 / "final").path == leg1 / "stable"
 
 
 def test_minutes_left_counts_down_the_budget_and_never_goes_negative() -> None:

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from latexsnip_train.export import add_export_parser
     from latexsnip_train.fit import add_fit_parser
     from latexsnip_train.gpu_pack import add_gpu_pack_parser
+    from latexsnip_train.lineage import add_next_init_parser
     from latexsnip_train.plots import add_plot_parser
     from latexsnip_train.pretrain import add_pretrain_parser
     from latexsnip_train.render_cli import add_render_parser
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_snipset_parser(sub)
     add_export_parser(sub)
+    add_next_init_parser(sub)
     add_average_parser(sub)
     add_plot_parser(sub)
     add_augment_grid_parser(sub)
