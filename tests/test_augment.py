@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from latexsnip_train.augment import AugmentConfig, _blur_sigma, _cut_into_ink, augment
+from latexsnip_train.augment import AugmentConfig, _blur_sigma, _cut_into_ink, _embolden, augment
 from PIL import Image
 
 from latexsnip.config import ModelConfig
@@ -145,3 +145,13 @@ def test_blur_shrinks_with_the_glyphs_below_the_reference_dpi():
     # At 72 dpi (4-px glyphs) blur stays in proportion: half the reference radius at most.
     assert max(lo) <= cfg.blur_sigma[1] * 72.0 / cfg.blur_reference_dpi + 1e-9
     assert min(lo) >= cfg.blur_sigma[0] * 72.0 / cfg.blur_reference_dpi - 1e-9
+
+
+def test_emboldening_adds_ink_in_proportion_to_its_width(renders: list[Image.Image]) -> None:
+    def ink(img: Image.Image) -> float:
+        return float((255 - np.asarray(img, dtype=np.float32)).sum())
+
+    plain, one, two = (ink(_embolden(renders[0], px)) for px in (0, 1, 2))
+    assert 1.2 < one / plain < 2.0  # one render pixel on ~3-px strokes at 240 dpi
+    assert 1.2 < two / one < 2.0
+    assert _embolden(renders[0], 1).size == renders[0].size  # the layout does not move

@@ -23,6 +23,7 @@ def _augment_grid(argv: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from latexsnip_train.average import add_average_parser
+    from latexsnip_train.errors import add_errors_parser
     from latexsnip_train.evaluate import add_eval_parser
     from latexsnip_train.export import add_export_parser
     from latexsnip_train.fit import add_fit_parser
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fit_parser(sub)
     add_pretrain_parser(sub)
     add_eval_parser(sub)
+    add_errors_parser(sub)
     add_snipset_parser(sub)
     add_export_parser(sub)
     add_next_init_parser(sub)
