@@ -72,3 +72,9 @@ def test_a_file_without_the_eval_fields_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="line 2"):
         read_predictions(_write(tmp_path / "p.jsonl", [{"truth": "a", "prediction": "a"},
                                                         {"latex": "a"}]))
+
+
+def test_a_missing_report_is_a_clear_error_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["errors", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -187,7 +188,12 @@ def add_errors_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    report = analyse(read_predictions(args.predictions), top=args.top)
+    try:
+        rows = read_predictions(args.predictions)
+    except (OSError, ValueError) as exc:  # a wrong path or a file that is not an eval report
+        print(f"latexsnip-train errors: {exc}", file=sys.stderr)
+        return 2
+    report = analyse(rows, top=args.top)
     print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n",
