@@ -513,5 +513,8 @@ def run_fit(args: argparse.Namespace) -> int:
         cfg.shards = str(args.shards.resolve())  # absolute: not resolved against the config
     result = fit(cfg, args.run_dir, init=args.init, max_minutes=args.max_minutes,
                  max_steps=args.max_steps, init_stem=args.init_stem)
-    print(json.dumps(result))
+    # One write call per line: under DDP every rank shares stdout, and print()'s separate
+    # newline write (PYTHONUNBUFFERED) lets another rank's line land in between.
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
     return 0
