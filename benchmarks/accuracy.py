@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -55,7 +56,8 @@ def evaluate_set(predict: Any, labelled_dir: Path, name: str, *, limit: int | No
                  for cond, samples in sorted(groups.items())]
     by_length = [{"tokens": b.label, "n": b.n, "bleu": b.bleu, "edit_distance": b.edit_distance,
                   "exact_match": b.exact_match} for b in report.buckets if b.n]
-    return {"dir": str(labelled_dir), "limit": limit, "seed": seed, "rows": rows,
+    return {"dir": os.path.relpath(labelled_dir, REPO),  # no build-machine paths in results
+            "limit": limit, "seed": seed, "rows": rows,
             "by_length": by_length, "timings": report.timings,
             "normalization_failures": report.normalization_failures}
 
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [r for res in results.values() for r in res["rows"]]
     meta = engine.metadata
     out = {
-        "bundle": str(bundle), "bundle_steps": meta.get("steps"), "bundle_created": meta.get("created"),
+        "bundle": os.path.relpath(bundle, REPO), "bundle_steps": meta.get("steps"), "bundle_created": meta.get("created"),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": engine.device, "threads": torch.get_num_threads(), "beam": args.beam,
         "batch_size": args.batch_size, "machine": f"{platform.machine()} {platform.processor()}",

@@ -17,6 +17,7 @@ timings include PNG decoding but not disk I/O. One image per ``predict`` call (t
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import io
 import json
 import os
@@ -54,6 +55,9 @@ def _rss_now_mb() -> float | None:
     return psutil.Process().memory_info().rss / 2**20
 
 
+REPO = Path(__file__).resolve().parents[1]  # results name paths relative to it
+
+
 def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, else kB
@@ -71,7 +75,7 @@ def load_images(n: int) -> tuple[list[bytes], str]:
             items = read_labels(val)[:n]
             data = [(val / "images" / item.file).read_bytes() for item in items]
             if data:
-                return data, f"first {len(data)} images of {val}"
+                return data, f"first {len(data)} images of {os.path.relpath(val, REPO)}"
     return _synthetic_images(n)
 
 
@@ -112,7 +116,7 @@ def load_engine(bundle: str | None, max_tokens: int | None):
     if bundle or path.is_dir():
         engine = Engine.load(path, device="cpu")
         cfg = engine.config
-        desc = (f"{path} (dim {cfg.dim}, enc {cfg.encoder_depth}, dec {cfg.decoder_depth}, "
+        desc = (f"{os.path.relpath(path, REPO)} (dim {cfg.dim}, enc {cfg.encoder_depth}, dec {cfg.decoder_depth}, "
                 f"vocab {cfg.vocab_size}; {engine.metadata.get('note', 'trained')})")
         return engine, desc, max_tokens
     import torch
@@ -175,6 +179,7 @@ def run(args: argparse.Namespace) -> dict:
         for stage, v in per_stage.items()
     }
     return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),  # report.py
         "bundle": desc,
         "images": source,
         "n": len(wall),

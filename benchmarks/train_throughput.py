@@ -1,6 +1,6 @@
 """Training throughput (samples/s) of one optimiser step, fp32 against bf16 autocast.
 
-    python benchmarks/train_throughput.py [--config training/configs/cpu-small-leg.json]
+    python benchmarks/train_throughput.py [--config training/configs/continue.json]
                                           [--threads 2] [--batch 32] [--steps 6]
                                           [--modes fp32,bf16] [--json OUT]
 
@@ -47,7 +47,7 @@ def _step(model: LatexOCR, opt: torch.optim.Optimizer, images: torch.Tensor,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=REPO / "training/configs/cpu-small-leg.json")
+    parser.add_argument("--config", type=Path, default=REPO / "training/configs/continue.json")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per mode")

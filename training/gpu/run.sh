@@ -7,7 +7,7 @@
 set -euo pipefail
 MINUTES=${1:-8}
 INIT=${INIT:-resources/model/latexsnip-base}
-CONFIG=${CONFIG:-training/configs/gpu-h200.json}
+CONFIG=${CONFIG:-training/gpu/config.json}
 OUT=${OUT:-/tmp/out}
 RUN=/tmp/run
 mkdir -p "$OUT"

@@ -21,6 +21,7 @@ from latexsnip.errors import ImageError
 from latexsnip.preprocess import prepare
 
 from .augment import augment
+from .paths import shared_dir
 
 FORMULAS = (
     r"\int_0^\infty e^{-x^2}\,dx=\frac{\sqrt{\pi}}{2}",
@@ -35,7 +36,7 @@ MATHTEXT = (
     r"\left(\frac{a\ b}{c\ d}\right)^{-1}=\frac{1}{ad-bc}",
     r"\hat{\theta}=\arg\max_\theta\prod_{i=1}^{n}p(x_i|\theta)",
 )
-DEFAULT_VAL = Path("/work/shared/data/im2latex_val/images/0.png")
+DEFAULT_VAL = shared_dir() / "data" / "im2latex_val" / "images" / "0.png"
 ZOOM = 2
 GAP = 10
 LABEL_PX = 14

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from ..paths import shared_dir
 from . import mathtext, tex
 from .fonts import available_fonts
 
@@ -56,7 +57,7 @@ def coverage(files: list[Path], n: int, seed: int) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/formulas"))
+    ap.add_argument("--data", type=Path, default=shared_dir() / "data" / "formulas")
     ap.add_argument("--sample", type=int, default=500)
     ap.add_argument("--speed-n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)

@@ -32,7 +32,8 @@ FONT_PRESETS: dict[str, FontPreset] = {
     p.name: p
     for p in (
         FontPreset("cm", "Computer Modern (TeX default)", "", ()),
-        FontPreset("lm", "Latin Modern", r"\usepackage{lmodern}", ("lmodern.sty",)),
+        # Debian's lmodern package (setup.sh --train); the .tfm proves its fonts came with the .sty.
+        FontPreset("lm", "Latin Modern", r"\usepackage{lmodern}", ("lmodern.sty", "rm-lmr10.tfm")),
         FontPreset(
             "times", "Times-like (txfonts)", r"\usepackage{txfonts}", ("txfonts.sty",)
         ),
