@@ -1,4 +1,5 @@
-"""``latexsnip``: the desktop app (no arguments), ``predict`` for batches, ``snip`` for shortcuts."""
+"""``latexsnip``: the desktop app (no arguments), ``predict`` for batches, ``snip`` for shortcuts,
+``render`` for the preview chain."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _region(text: str) -> tuple[int, int, int, int]:
+    from latexsnip.region import parse_region
+
     try:
-        x, y, w, h = (int(v) for v in text.split(","))
+        return parse_region(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError("expected X,Y,W,H (four integers)") from exc
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError("width and height must be positive")
-    return x, y, w, h
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     pred.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")
 
+    rend = sub.add_parser(
+        "render", help="render LaTeX to an image with the preview chain (sandboxed pdflatex, "
+        "then the fallbacks)")
+    rend.add_argument("latex", metavar="LATEX", help="the formula (no $…$); '-' reads stdin")
+    rend.add_argument("-o", "--output", required=True, metavar="FILE",
+                      help="PNG file, or SVG when FILE ends in .svg")
+    rend.add_argument("--renderer", choices=("auto", "latex", "ziamath", "mathtext"),
+                      default="auto", help="try this renderer first (default: auto)")
+
     snip = sub.add_parser("snip", help="start a snip in the running app (for OS shortcuts)")
     snip.add_argument(
         "--region", type=_region, metavar="X,Y,W,H",
@@ -46,15 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from latexsnip.region import join_region_values
+
+    argv = join_region_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "predict":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        if args.beam < 1:
-            parser.error("--beam must be at least 1")
+        from latexsnip.config import MAX_BEAM
+
+        if not 1 <= args.beam <= MAX_BEAM:
+            parser.error(f"--beam must be between 1 and {MAX_BEAM}")
         return run_predict(args)
+    if args.command == "render":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return run_render(args)
     from latexsnip.app import run_gui, run_snip  # Qt is imported only for the app
 
     if args.command == "snip":
@@ -65,17 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from latexsnip.engine import Engine
     from latexsnip.errors import LatexsnipError
+    from latexsnip.imageio import read_stdin_image
 
     try:
         engine = Engine.load(args.bundle, device=args.device)
     except (LatexsnipError, ValueError) as exc:
         print(f"latexsnip: cannot load the model: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
+    except Exception as exc:  # noqa: BLE001 - a bad bundle gets a message, never a traceback
+        print(f"latexsnip: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     failures = 0
     for name in args.files:
         start = time.perf_counter()
         try:
-            source = sys.stdin.buffer.read() if name == "-" else name
+            source = read_stdin_image(sys.stdin.buffer) if name == "-" else name
             pred = engine.predict(source, beam=args.beam)
         except LatexsnipError as exc:
             failures += 1
@@ -102,3 +123,32 @@ def _emit_error(as_json: bool, name: str, message: str) -> None:
         # Plain mode keeps one line per input so outputs still line up with inputs.
         print("", flush=True)
         print(f"latexsnip: {name}: {message}", file=sys.stderr, flush=True)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """``latexsnip render``: exit 0 with the image written, or 1 with the reason on stderr."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from latexsnip.app.preview import PreviewError, render_preview
+
+    latex = sys.stdin.read(64 * 1024) if args.latex == "-" else args.latex
+    out = Path(args.output)
+    kind = "svg" if out.suffix.lower() == ".svg" else "png"
+    try:
+        rendered = render_preview(latex.strip(), args.renderer, kind=kind)
+    except PreviewError as exc:
+        print(f"latexsnip: cannot render: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".",
+                                   prefix=f".{out.name}.")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(rendered.data)
+        os.replace(tmp, out)
+    except OSError as exc:
+        print(f"latexsnip: cannot write {out}: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    print(f"{out} ({rendered.renderer})", file=sys.stderr)
+    return EXIT_OK

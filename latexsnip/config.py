@@ -60,6 +60,9 @@ class ModelConfig:
         return self.max_height // self.patch, self.max_width // self.patch
 
 
+MAX_BEAM = 32  # beam 5000 took 3 GB and 25 s; the app offers 1..10
+
+
 @dataclass
 class EngineSettings:
     device: str = "auto"  # auto | cpu | cuda

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -16,6 +17,15 @@ MAX_PIXELS = 40_000_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 ImageSource = bytes | bytearray | str | Path | Image.Image
+
+
+def read_stdin_image(stream: BinaryIO, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read an image from a pipe, refusing more than ``limit`` bytes (without reading them all)."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ImageError(f"standard input: more than {limit // 2**20} MB is too large for a "
+                         "formula")
+    return data
 
 
 def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -61,6 +71,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
                 )
             image = _first_frame(image)
             image.load()
+            _refuse_trailing_data(data, image.format, name)
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
@@ -70,6 +81,31 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: the image is damaged or truncated ({exc})") from exc
     return _normalise_mode(image)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_end(data: bytes) -> int | None:
+    """Offset just past the IEND chunk (walking the chunk lengths), or None if never reached."""
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos
+    return None
+
+
+def _refuse_trailing_data(data: bytes, fmt: str | None, name: str) -> None:
+    """A PNG followed by megabytes of something else is not a screenshot: say so."""
+    if fmt != "PNG" or not data.startswith(_PNG_SIGNATURE):
+        return
+    end = _png_end(data)
+    if end is not None and len(data) - end > 0:
+        raise ImageError(f"{name}: {len(data) - end} bytes of other data follow the PNG image; "
+                         "pass the image alone")
 
 
 def _first_frame(image: Image.Image) -> Image.Image:

@@ -78,12 +78,13 @@ def test_beam_option(three_images, tiny_bundle, capsys):
     ("argv", "message"),
     [
         (["predict"], "the following arguments are required: FILE"),
-        (["predict", "--beam", "0", "x.png"], "--beam must be at least 1"),
+        (["predict", "--beam", "0", "x.png"], "--beam must be between 1 and 32"),
+        (["predict", "--beam", "5000", "x.png"], "--beam must be between 1 and 32"),
         (["predict", "--beam", "two", "x.png"], "invalid int value"),
         (["predict", "--frobnicate", "x.png"], "unrecognized arguments: --frobnicate"),
         (["predict", "--device", "tpu", "x.png"], "invalid choice"),
     ],
-    ids=["no_files", "beam_0", "beam_not_int", "unknown_option", "bad_device"],
+    ids=["no_files", "beam_0", "beam_5000", "beam_not_int", "unknown_option", "bad_device"],
 )
 def test_usage_errors_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
@@ -136,3 +137,18 @@ def test_stdin_in_a_real_process(formula_png, tiny_bundle, tmp_path):
     first, second = (json.loads(line) for line in lines)
     assert first["file"] == "-" and set(first) == {"file", "latex", "confidence", "ms"}
     assert second["file"].endswith("missing.png") and "no such file" in second["error"]
+
+
+def test_stdin_is_capped_and_trailing_junk_refused(formula_png):
+    import io
+
+    from latexsnip.errors import ImageError
+    from latexsnip.imageio import load_image, read_stdin_image
+
+    png = formula_png.read_bytes()
+    assert read_stdin_image(io.BytesIO(png), limit=len(png)) == png
+    with pytest.raises(ImageError, match="too large"):
+        read_stdin_image(io.BytesIO(png + b"x"), limit=len(png))
+    load_image(png)
+    with pytest.raises(ImageError, match="follow the PNG"):
+        load_image(png + b"\0" * 100_000)

@@ -351,7 +351,7 @@ class LatexsnipApp(QObject):
         self.result.show()
 
     def _render(self, latex: str) -> Rendered:
-        return render_preview(latex, self.settings.preview_renderer)
+        return render_preview(latex, self.settings.preview_renderer, supersede=True)
 
     # --- other instances -------------------------------------------------------------------
     def handle_request(self, message: dict, reply: Reply) -> None:

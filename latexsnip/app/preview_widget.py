@@ -43,7 +43,10 @@ class PreviewLabel(QLabel):
         self.setStyleSheet("background: white; color: #555; border: 1px solid #ccc;")
         self._render = render
         pool = QThreadPool(self)
-        pool.setMaxThreadCount(1)  # renderers share global state (matplotlib, ziamath)
+        # Two threads: a new request starts at once and (with ``render_preview(supersede=True)``)
+        # stops a hung older render instead of queueing behind it. The renderers keep no global
+        # state in this process (the fallbacks run in preview_worker).
+        pool.setMaxThreadCount(2)
         self._runner = Runner(pool, self)
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self._start)

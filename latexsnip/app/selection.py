@@ -50,18 +50,6 @@ class Rect:
         return (int(self.x), int(self.y), int(self.w), int(self.h))
 
 
-def parse_region(text: str) -> tuple[int, int, int, int]:
-    """Parse ``X,Y,W,H`` (W, H > 0) or raise ``ValueError`` with a readable message."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        x, y, w, h = (int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"region must be X,Y,W,H with integers, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise ValueError(f"region width and height must be positive, got {text!r}")
-    return x, y, w, h
-
-
 def _to_pixels(r: Rect, sx: float, sy: float, img_w: int, img_h: int) -> Rect | None:
     """Scale ``r`` and round *outwards* (never lose a sliver of the formula), clamped to the image."""
     x0 = max(0, math.floor(r.x * sx + 1e-6))

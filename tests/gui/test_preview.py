@@ -24,7 +24,7 @@ class Fake:
     def is_available(self):
         return self.available
 
-    def render(self, latex):
+    def render(self, latex, kind=None, cancel=None):
         self.calls += 1
         if not self.ok:
             raise PreviewError(f"{self.name} failed")
@@ -52,6 +52,11 @@ def test_all_fail_reports_first_error_and_empty_input_fails():
     r"\input{/etc/passwd}", r"\include{x}", r"\immediate\write18{rm -rf ~}", r"\openin5=x",
     r"\def\x{\x}\x", r"\catcode`\^=7", r"^^5cinput{x}", r"\end{document}", r"\usepackage{shellesc}",
     r"\csname input\endcsname{x}", r"\loop\iftrue\repeat",
+    # missed by the old deny-list:
+    r"\InputIfFileExists{/etc/passwd}{}{}", r"\IfFileExists{/etc/shadow}{a}{b}",
+    r"\ExplSyntaxOn", r"\file_get:nnN {/etc/passwd} {} \l_tmpa_tl", r"\tex_input:D /etc/passwd",
+    r"\iow_open:Nn \g_tmpa_iow {x}", r"\NewDocumentCommand\x{}{}", r"\pdfmdfivesum file {/etc/passwd}",
+    r"\pdffilesize{/etc/passwd}", r"\font\x=/etc/passwd \x",
 ])
 def test_untrusted_latex_is_rejected(evil):
     with pytest.raises(PreviewError):
@@ -59,7 +64,7 @@ def test_untrusted_latex_is_rejected(evil):
 
 
 @pytest.mark.parametrize("ok", [r"\frac{a}{b}", r"\begin{pmatrix}1\\2\end{pmatrix}", r"\int_0^1 x\,dx",
-                                r"\inputs", r"\define"])
+                                r"\operatorname{input}", r"\mathrm{define}"])
 def test_normal_latex_passes(ok):
     check_untrusted_latex(ok)
 
@@ -80,7 +85,7 @@ def test_mathtext_png(qtbot):
     r = MathtextRenderer(dpi=80).render(r"x^2")
     assert not rendered_to_pixmap(r).isNull()
     with pytest.raises(PreviewError):
-        MathtextRenderer().render(r"\frac{a}{")
+        MathtextRenderer().render(r"\frac{a}")
 
 
 @pytest.mark.tex
@@ -92,4 +97,85 @@ def test_real_latex_renders_and_refuses_files():
     with pytest.raises(PreviewError, match="not allowed"):
         LatexRenderer().render(r"\input{/etc/passwd}")
     with pytest.raises(PreviewError, match="LaTeX error"):
-        LatexRenderer().render(r"\frac{a}{")
+        LatexRenderer().render("a^")
+
+
+# --- fallbacks: length cap, hard time limit, a hung render never blocks the next -----------------
+
+_FAKE_WORKER = r"""
+import base64, json, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    if req["latex"] == "hang":
+        time.sleep(600)
+    data = base64.b64encode(req["latex"].encode()).decode()
+    print(json.dumps({"ok": True, "data": data}), flush=True)
+"""
+
+
+@pytest.fixture
+def fake_worker():
+    import sys
+
+    from latexsnip.app.preview import _WorkerProcess
+
+    worker = _WorkerProcess([sys.executable, "-c", _FAKE_WORKER])
+    yield worker
+    worker.close()
+
+
+def test_fallback_length_is_capped_before_any_work():
+    from latexsnip.app.preview import MAX_FALLBACK_CHARS
+
+    with pytest.raises(PreviewError, match="too long"):
+        ZiamathRenderer().render("x+" * MAX_FALLBACK_CHARS)
+
+
+def test_hung_fallback_is_killed_at_its_time_limit(fake_worker):
+    import time
+
+    renderer = MathtextRenderer(timeout_s=1.0, worker=fake_worker)
+    assert renderer.render("x").data == b"x"
+    t0 = time.monotonic()
+    with pytest.raises(PreviewError, match="longer than"):
+        renderer.render("hang")
+    assert time.monotonic() - t0 < 5
+    assert renderer.render("y").data == b"y"  # a fresh worker serves the next request
+
+
+def test_new_request_stops_a_hung_render(fake_worker):
+    import threading
+    import time
+
+    renderer = MathtextRenderer(timeout_s=300, worker=fake_worker)
+    errors = []
+
+    def first():
+        try:
+            render_preview("hang", renderers=[renderer], supersede=True)
+        except PreviewError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    assert render_preview("x", renderers=[renderer], supersede=True).data == b"x"
+    assert time.monotonic() - t0 < 10
+    thread.join(10)
+    assert errors == ["cancelled"]
+
+
+def test_preview_label_does_not_queue_behind_a_hung_render(qtbot, fake_worker):
+    from latexsnip.app.preview_widget import PreviewLabel
+
+    renderer = MathtextRenderer(timeout_s=300, worker=fake_worker)
+    label = PreviewLabel(lambda latex: render_preview(latex, renderers=[renderer],
+                                                      supersede=True))
+    shown = []
+    label.rendered.connect(shown.append)
+    label.request("hang", immediate=True)
+    qtbot.wait(300)
+    label.request("x", immediate=True)
+    qtbot.waitUntil(lambda: "mathtext" in shown or "" in shown, timeout=10000)
+    label.wait_idle(10000)

@@ -8,11 +8,11 @@ from latexsnip.app.selection import (
     Rect,
     best_shot_for_region,
     match_shots_to_screens,
-    parse_region,
     region_to_image,
     split_combined,
     widget_to_image,
 )
+from latexsnip.region import parse_region
 
 
 def test_drag_in_any_direction_normalises():

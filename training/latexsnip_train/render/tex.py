@@ -9,11 +9,8 @@ re-run; if the culprit cannot be identified, the batch is bisected.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import signal
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +19,7 @@ from PIL import Image
 
 from .fonts import available_fonts, preamble
 from .result import RenderResult, crop_to_ink
-from .security import check_formula, sandbox_env
+from .security import check_formula, run_sandboxed
 
 STYLES = {"display": r"\displaystyle", "inline": r"\textstyle"}
 SIZES = ("normalsize", "large", "Large", "small")
@@ -203,27 +200,11 @@ def _parse_output(text: str, run: _TexRun) -> None:
             run.errors.setdefault(current, _error_message(text, pos))
 
 
-def _run(cmd: list[str], cwd: str, timeout: float) -> tuple[str, bool, int]:
-    """Run ``cmd`` in its own process group; kill the whole group on timeout."""
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=sandbox_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        timed_out = True
-    return out.decode("utf-8", errors="replace"), timed_out, proc.returncode
-
-
 def _run_tex(formulas: list[str], cfg: _Config) -> _TexRun:
     run = _TexRun(nonce="LSN" + secrets.token_hex(6))
     with tempfile.TemporaryDirectory(prefix="latexsnip-tex-") as tmp:
         Path(tmp, "b.tex").write_text(_document(formulas, cfg, run.nonce), encoding="utf-8")
-        text, run.timed_out, _ = _run(
+        text, run.timed_out, _ = run_sandboxed(
             ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "b.tex"],
             tmp, cfg.timeout,
         )
@@ -231,7 +212,7 @@ def _run_tex(formulas: list[str], cfg: _Config) -> _TexRun:
         pdf = Path(tmp, "b.pdf")
         if run.timed_out or not pdf.exists() or len(run.ended) != len(formulas):
             return run
-        _, ras_timeout, rc = _run(
+        _, ras_timeout, rc = run_sandboxed(
             ["pdftoppm", "-gray", "-r", str(cfg.dpi), "b.pdf", "p"], tmp, cfg.timeout
         )
         if ras_timeout or rc != 0:
