@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import os
-import time
 
 import numpy as np
 import pytest
 from latexsnip_train.dataset import BucketedShardDataset, LoaderConfig, make_buckets
 from latexsnip_train.tokenizer_cli import train_tokenizer
-from tinytrain import FORMULAS, TINY_MODEL, make_shards
+from tinytrain import FORMULAS, TINY_MODEL, draw, make_shards
 
 from latexsnip.config import ModelConfig
 from latexsnip.tokenizer import LatexTokenizer
@@ -70,14 +68,30 @@ def test_ranks_read_disjoint_shards(tiny_setup):
     assert seen[0] and seen[1] and not seen[0] & seen[1]
 
 
-def test_shard_still_being_written_is_skipped(tmp_path):
-    shards = make_shards(tmp_path, n_shards=2, per_shard=2)
-    fresh = sorted(shards.glob("*.tar"))[-1]
-    os.utime(fresh, (time.time(), time.time()))
+def test_shard_still_being_written_is_skipped_and_read_once_closed(tmp_path):
+    from latexsnip_train.shards import ShardWriter
+
+    shards = make_shards(tmp_path, n_shards=1, per_shard=2)
     tok = LatexTokenizer.train(FORMULAS * 3, vocab_size=60, min_frequency=1)
     cfg = ModelConfig.from_dict({**TINY_MODEL, "vocab_size": tok.vocab_size})
+    writer = ShardWriter(shards, max_items=2, start_index=1)
+    writer.write("open", draw("x"), {"latex": "x", "dpi": 240})
     ds = BucketedShardDataset(str(tmp_path / "shard*"), tok, cfg, LoaderConfig())
-    assert fresh not in ds.paths and len(ds.paths) == 1
+    assert len(ds.paths) == 1  # the open shard is not listed…
+    writer.close()
+    assert len(ds._list_paths()) == 2  # …and is, the moment it is closed (no waiting)
+
+
+def test_holdout_keeps_every_render_of_a_formula_on_one_side(tiny_setup):
+    from latexsnip_train.dataset import held_out
+
+    shards, tok, cfg = tiny_setup
+    val = {f for f in FORMULAS if held_out(f, 0.5)}
+    assert val and val != set(FORMULAS)  # 8 formulas: some on each side at 50 %
+    ds = BucketedShardDataset(shards, tok, cfg, LoaderConfig(batch_size=4, pool=8), holdout=0.5)
+    seen = {tok.decode(ids[1:-1]) for _, ids in itertools.islice(ds.samples(), 30)}
+    assert seen and not seen & val
+    assert not held_out("x", 0.0) and held_out("x", 1.0)
 
 
 def test_tokenizer_cli_round_trips_corpus(tmp_path):

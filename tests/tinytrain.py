@@ -7,8 +7,6 @@ Not a test module (no ``test_`` prefix); imported by ``test_fit_ddp.py`` and ``t
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 from latexsnip_train.shards import ShardWriter
@@ -42,10 +40,6 @@ def make_shards(root: Path, n_shards: int = 2, per_shard: int = 8) -> Path:
                 latex = FORMULAS[k % len(FORMULAS)]
                 writer.write(f"{k:06d}", draw(latex.replace(" ", "")), {"latex": latex, "dpi": 240})
                 k += 1
-    # The loader skips shards modified in the last 90 s (they may still be written).
-    old = time.time() - 3600
-    for p in out.glob("*.tar"):
-        os.utime(p, (old, old))
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,12 @@ from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
 from latexsnip_train.shards import Sample, find_shards, iter_shards
 
-SETTLED_SECONDS = 90  # a shard untouched this long is complete (the writer closes it fast)
+
+def held_out(latex: str, fraction: float) -> bool:
+    """Whether a formula belongs to the validation part of a ``--val-split``: by a hash of its
+    label, so every render of one formula (fonts, styles, repeats) lands on the same side and
+    the split is the same in every worker, rank and resumed run."""
+    return fraction > 0 and zlib.crc32(latex.encode("utf-8")) % 10_000 < fraction * 10_000
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,10 @@ class BucketedShardDataset(IterableDataset):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        holdout: float = 0.0,  # skip the formulas `held_out` puts into the validation split
     ) -> None:
         self.source = shard_dir
+        self.holdout = holdout
         self.paths = self._list_paths()
         if not self.paths:
             raise FileNotFoundError(f"no shards in {shard_dir}")
@@ -81,12 +88,10 @@ class BucketedShardDataset(IterableDataset):
 
     def _list_paths(self) -> list[Path]:
         """Shards complete on disk now (re-listed every epoch, so a render running beside
-        training feeds it; a shard still being written is skipped until it is older)."""
+        training feeds it; a shard still being written has a ``.part`` name until it is closed)."""
         if isinstance(self.source, list):
             return list(self.source)
-        found = find_shards(self.source)
-        now = time.time()
-        return [p for p in found if now - p.stat().st_mtime > SETTLED_SECONDS]
+        return find_shards(self.source)
 
     # Each (rank, worker) reads a disjoint slice: whole shards when there are enough of them.
     def _my_paths(self, rng: random.Random) -> tuple[list[Path], int, int]:
@@ -141,6 +146,8 @@ class BucketedShardDataset(IterableDataset):
         cfg = self.model_cfg
         nrng = np.random.default_rng(self._seed_for(worker, 0))
         for sample in self._raw_samples(worker):
+            if self.holdout and held_out(sample.meta["latex"], self.holdout):
+                continue
             if "typeset" not in sample.meta and r"\text {" in sample.meta["latex"]:
                 continue  # rendered letter-spaced by an old renderer: image ≠ label
             ids = self.tokenizer.encode(sample.meta["latex"])

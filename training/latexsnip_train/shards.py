@@ -4,6 +4,9 @@ Each sample is two consecutive tar members: ``{key}.png`` (8-bit grayscale PNG) 
 ``{key}.json`` (metadata, ``latex`` = the formula exactly as given). Shards are read strictly
 sequentially, so they can be streamed from disk or a pipe; a truncated shard (e.g. from a killed
 render job) is read up to the damage with a warning.
+
+A shard is written as ``NAME.tar.part`` and renamed to ``NAME.tar`` when it is closed, so every
+``*.tar`` a reader finds is complete: ``fit`` can start the moment ``render`` has closed one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import glob
 import io
 import json
+import os
 import random
 import tarfile
 import time
@@ -41,7 +45,8 @@ def encode_png(image: Image.Image) -> bytes:
 class ShardWriter:
     """Write samples into ``out_dir/{prefix}-00000.tar``, ``-00001.tar``, ... ``max_items`` each.
 
-    Use as a context manager; ``write`` returns the shard path the sample went to.
+    Use as a context manager; ``write`` returns the shard path the sample goes to (until the
+    shard is closed the file on disk carries the ``PART_SUFFIX``).
     """
 
     def __init__(self, out_dir: Path | str, prefix: str = "shard", max_items: int = 5000,
@@ -73,8 +78,8 @@ class ShardWriter:
         suffix = ".tar.gz" if self.gzip else ".tar"
         path = self.out_dir / f"{self.prefix}-{self.shard_index:05d}{suffix}"
         self.shard_index += 1
-        # stays open across write() calls; closed in close()
-        self._tar = tarfile.open(path, mode="w:gz" if self.gzip else "w",  # noqa: SIM115
+        # stays open across write() calls; closed (and given its final name) in close()
+        self._tar = tarfile.open(_part(path), mode="w:gz" if self.gzip else "w",  # noqa: SIM115
                                  format=tarfile.USTAR_FORMAT)
         self.paths.append(path)
         self.count = 0
@@ -107,6 +112,20 @@ class ShardWriter:
         if self._tar is not None:
             self._tar.close()
             self._tar = None
+            os.replace(_part(self.paths[-1]), self.paths[-1])  # complete: readers may take it
+
+
+PART_SUFFIX = ".part"
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + PART_SUFFIX)
+
+
+def shards_in_progress(directory: Path | str) -> list[Path]:
+    """Shards still being written in ``directory`` (or left by a writer that was killed)."""
+    d = Path(directory)
+    return sorted(d.glob(f"*.tar{PART_SUFFIX}")) + sorted(d.glob(f"*.tar.gz{PART_SUFFIX}"))
 
 
 def shard_paths(directory: Path | str) -> list[Path]:
