@@ -48,7 +48,7 @@ def test_fit_steps_then_resume_continues(config: Path, tmp_path: Path) -> None:
     state = torch.load(run / "state.pt", weights_only=True)
     assert state["step"] == 2 and state["samples"] == first["samples"]
 
-    second = fit(cfg, run, max_steps=3)  # state.pt wins: continues at step 2
+    second = fit(cfg, run, max_steps=1)  # state.pt wins: one more step from step 2
     assert second["step"] == 3
     assert second["samples"] > first["samples"]
     assert [r["step"] for r in _train_losses(run)] == [1, 2, 3]
@@ -70,7 +70,7 @@ def test_fit_init_from_bundle_uses_fresh_optimiser(config: Path, tmp_path: Path)
     bundle = save_bundle(tmp_path / "bundle", LatexOCR(model_cfg), tok,
                          {"steps": 7, "samples_seen": 99, "history": ["earlier run"]})
     run = tmp_path / "run"
-    out = fit(cfg, run, init=bundle, max_steps=7)  # no step to take: saves the loaded state
+    out = fit(cfg, run, init=bundle, max_steps=0)  # no step to take: saves the loaded state
     assert out["step"] == 7 and out["samples"] == 99
     state = torch.load(run / "state.pt", weights_only=True)
     assert state["optimizer"]["state"] == {}  # fresh optimiser
@@ -80,7 +80,7 @@ def test_fit_init_from_bundle_uses_fresh_optimiser(config: Path, tmp_path: Path)
     for name, value in state["model"].items():
         assert torch.equal(value, weights[name].float()), name
 
-    fit(cfg, run, max_steps=8)  # one step on from the bundle's step, warming up again
+    fit(cfg, run, max_steps=1)  # one step on from the bundle's step, warming up again
     (record,) = _train_losses(run)[-1:]
     assert record["step"] == 8
     assert record["lr"] == pytest.approx(lr_at(7, cfg.optim, warmup_from=7))
@@ -96,7 +96,7 @@ def test_fit_init_from_finished_run_keeps_optimiser_and_warms_up_again(config: P
     assert before["optimizer"]["state"]  # AdamW moments exist after 3 steps
 
     leg2 = tmp_path / "leg2"
-    out = fit(cfg, leg2, init=leg1, max_steps=3)  # nothing to do: saves what it loaded
+    out = fit(cfg, leg2, init=leg1, max_steps=0)  # nothing to do: saves what it loaded
     assert out["step"] == 3 and out["samples"] == before["samples"]
     state = torch.load(leg2 / "state.pt", weights_only=True)
     assert state["warmup_from"] == 3
@@ -106,7 +106,7 @@ def test_fit_init_from_finished_run_keeps_optimiser_and_warms_up_again(config: P
     for name, value in before["model"].items():
         assert torch.equal(state["model"][name], value), name
 
-    fit(cfg, leg2, max_steps=4)
+    fit(cfg, leg2, max_steps=1)
     (record,) = _train_losses(leg2)[-1:]
     assert record["step"] == 4
     assert record["lr"] == pytest.approx(lr_at(3, cfg.optim, warmup_from=3))
@@ -219,7 +219,7 @@ def test_fit_wsd_saves_the_stable_state_and_the_next_leg_continues_from_it(
     assert lrs[:2] == [pytest.approx(cfg.optim.lr)] * 2 and lrs[-1] < cfg.optim.lr
 
     leg2 = tmp_path / "leg2"
-    out = fit(cfg, leg2, init=leg1 / "stable", max_steps=3)
+    out = fit(cfg, leg2, init=leg1 / "stable", max_steps=1)
     assert out["step"] == 3  # continued at the stable step, not at the decayed end
     assert any("stable phase ends at step 2" in h for h in
                torch.load(leg2 / "state.pt", weights_only=True)["history"])
@@ -287,7 +287,7 @@ def test_fit_init_adds_new_modules_fresh_and_refuses_foreign_weights(config: Pat
     old = save_bundle(tmp_path / "old", LatexOCR(old_cfg), tok, {"steps": 4})
     new = replace(cfg, model=replace(cfg.model, feature_norm=True, fixed_position=True))
     run = tmp_path / "run"
-    fit(new, run, init=old, max_steps=4)
+    fit(new, run, init=old, max_steps=0)
     state = torch.load(run / "state.pt", weights_only=True)
     assert any("encoder.feature_norm.weight" in h for h in state["history"]), state["history"]
     assert torch.equal(state["model"]["encoder.feature_norm.weight"], torch.ones(old_cfg.dim))

@@ -14,9 +14,9 @@ DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def export_bundle(src: Path, out: Path, dtype: str = "fp16", note: str | None = None) -> Path:
-    """Re-save ``src`` (a bundle dir, or a run dir holding ``best/``) as ``out`` in ``dtype``."""
-    if (src / "best").is_dir():
-        src = src / "best"
+    """Re-save ``src`` (a bundle dir, or a run dir: its ``best/``, else its ``final/``) as ``out``
+    in ``dtype``."""
+    src = bundle_of(src)
     bundle = load_bundle(src)
     model = bundle.build_model()
     meta = dict(bundle.metadata)
@@ -27,9 +27,19 @@ def export_bundle(src: Path, out: Path, dtype: str = "fp16", note: str | None = 
     return save_bundle(out, model, bundle.tokenizer, meta, dtype=DTYPES[dtype])
 
 
+def bundle_of(src: Path) -> Path:
+    """The bundle a path stands for: a run's best/ (validated), else its final/ (a run without a
+    validation set has no best/), else the path itself."""
+    for sub in ("best", "final"):
+        if (src / sub / "metadata.json").is_file():
+            return src / sub
+    return src
+
+
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a shippable bundle from a run or bundle")
-    p.add_argument("src", type=Path, help="run directory (uses its best/) or bundle directory")
+    p.add_argument("src", type=Path,
+                   help="run directory (uses its best/, else its final/) or bundle directory")
     p.add_argument("out", type=Path, help="bundle directory to write")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
     p.add_argument("--note", help="free text stored in the metadata")
@@ -37,7 +47,16 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    path = export_bundle(args.src, args.out, args.dtype, args.note)
+    from latexsnip.errors import BundleError
+
+    src = bundle_of(args.src)
+    if src != args.src:
+        print(f"exporting {src}" + ("" if src.name == "best" else
+                                    " (the run has no best/: it was never validated)"))
+    try:
+        path = export_bundle(src, args.out, args.dtype, args.note)
+    except BundleError as exc:
+        raise SystemExit(f"latexsnip-train export: {exc} (give a run directory or a bundle)") from None
     size = sum(f.stat().st_size for f in path.iterdir())
     meta = json.loads((path / "metadata.json").read_text())
     print(f"wrote {path} ({size / 2**20:.1f} MB, metrics {meta.get('metrics')})")

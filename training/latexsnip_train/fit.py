@@ -91,7 +91,10 @@ class RunConfig:
 class TrainConfig:
     shards: str = "data/shards"
     tokenizer: str = "data/tokenizer.json"
-    val_dir: str = ""  # default: ../shared/data/im2latex_val
+    val_dir: str = ""  # default: ../shared/data/im2latex_val (relative: to the config's folder)
+    # > 0: validate on this share of the run's own shards instead (fine-tuning on your formulas);
+    # the formulas held out (by a hash of the label, ``dataset.held_out``) are never trained on.
+    val_split: float = 0.0
     model: ModelConfig = field(default_factory=ModelConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -103,8 +106,9 @@ class TrainConfig:
         base = Path(path).resolve().parent
         cfg = cls(
             shards=raw.get("shards", cls.shards),
-            tokenizer=raw.get("tokenizer", cls.tokenizer),
+            tokenizer=raw.get("tokenizer") or cls.tokenizer,
             val_dir=raw.get("val_dir", ""),
+            val_split=float(raw.get("val_split", 0.0)),
             model=ModelConfig.from_dict(raw.get("model", {})),
             loader=LoaderConfig(**raw.get("loader", {})),
             optim=OptimConfig(**{k: tuple(v) if isinstance(v, list) else v
@@ -112,12 +116,16 @@ class TrainConfig:
             run=RunConfig(**raw.get("run", {})),
         )
         cfg.base_dir = base  # type: ignore[attr-defined]
+        # A config without "tokenizer"/"model" (training/configs/fine-tune.json) takes them from
+        # `--init BUNDLE` (or the run being resumed); the defaults are only a fall-back.
+        cfg.tokenizer_given = bool(raw.get("tokenizer"))  # type: ignore[attr-defined]
+        cfg.inherit_model = "model" not in raw  # type: ignore[attr-defined]
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "shards": self.shards, "tokenizer": self.tokenizer, "val_dir": self.val_dir,
-            "model": self.model.to_dict(), "loader": asdict(self.loader),
+            "val_split": self.val_split, "model": self.model.to_dict(), "loader": asdict(self.loader),
             "optim": asdict(self.optim), "run": asdict(self.run),
         }
 
@@ -245,7 +253,8 @@ def bf16_autocast_pays(device: torch.device) -> bool:
 
 
 def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minutes: float = 0,
-        max_steps: int = 0, init_stem: Path | None = None) -> dict[str, Any]:
+        max_steps: int | None = None, init_stem: Path | None = None) -> dict[str, Any]:
+    """Train; ``max_steps`` counts the steps of this call (0: load, save and export only)."""
     rank, world, local_rank = _dist_info()
     distributed = world > 1
     if distributed:
@@ -258,10 +267,24 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     if cfg.run.bf16 and not use_bf16 and master:
         print("bf16 autocast requested, but this CPU has no native bf16 (avx512_bf16/AMX): "
               "training in fp32, which is far faster here", file=sys.stderr)
-    run_dir.mkdir(parents=True, exist_ok=True)
     base = getattr(cfg, "base_dir", Path.cwd())
-    tokenizer = LatexTokenizer.from_file(_resolve(cfg.tokenizer, base))
-    model_cfg = ModelConfig.from_dict({**cfg.model.to_dict(), "vocab_size": tokenizer.vocab_size})
+    state_path = run_dir / "state.pt"
+    resuming = state_path.exists()
+    bundle = None
+    if not resuming and init is not None and not (init / "state.pt").is_file():
+        bundle = load_bundle(init)  # --init BUNDLE: its weights, tokenizer and (maybe) shape
+    tokenizer, model_cfg, vocab_note = _vocabulary(cfg, run_dir, init, bundle, base)
+    shard_source = _resolve(cfg.shards, base)
+    _check_shards(shard_source)
+    val_dir, val_key, val_missing = _validation_source(cfg, base, shard_source)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if master:
+        # The run's own vocabulary and shape: a resumed or continued run reads them back, so it
+        # never pairs these weights with another tokenizer (ids would silently mean other tokens).
+        (run_dir / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
+        (run_dir / "model.json").write_text(json.dumps(model_cfg.to_dict(), indent=2))
+        if vocab_note:
+            print(vocab_note)
     torch.manual_seed(cfg.run.seed + rank)
     model = LatexOCR(model_cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
@@ -271,7 +294,6 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
                             lr=cfg.optim.lr, betas=cfg.optim.betas)
     step, samples, warmup_from, best_bleu, elapsed_before = 0, 0, 0, -1.0, 0.0
     history: list[str] = []
-    state_path = run_dir / "state.pt"
     # `--init RUN_DIR`: a finished leg's state.pt loads like our own, but starts a new leg: the
     # optimiser moments are kept (a fresh AdamW costs ~500 steps of recovery per leg) and the
     # learning rate warms up again.
@@ -284,6 +306,9 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         step, samples, warmup_from = state["step"], state["samples"], state["warmup_from"]
         best_bleu, elapsed_before = state["best_bleu"], state["elapsed_s"]
         history = state.get("history", [])
+        if state.get("val_set", val_key) != val_key:
+            best_bleu = -1.0  # "best" of another validation set says nothing about this one
+            print("best val BLEU starts afresh: the state was validated on another set")
         if new_leg:
             warmup_from = step
             history = [*history, f"continued from {init} (optimiser kept)"]
@@ -291,8 +316,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         else:
             torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it
             print(f"resumed full state from {state_path} at step {step} ({samples} samples)")
-    elif init is not None:
-        bundle = load_bundle(init)
+    elif bundle is not None:
         # The config may add modules the bundle lacks (e.g. model.feature_norm): they start fresh.
         # Anything the bundle has that the model does not is an error (a different architecture).
         missing, unexpected = model.load_state_dict(
@@ -301,7 +325,12 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             raise ValueError(f"{init} has weights this model config lacks: {unexpected[:5]}")
         step = int(bundle.metadata.get("steps", 0))
         samples = int(bundle.metadata.get("samples_seen", 0))
-        best_bleu = float(bundle.metadata.get("metrics", {}).get("val_bleu", -1.0))
+        bundle_bleu = float(bundle.metadata.get("metrics", {}).get("val_bleu", -1.0))
+        if bundle.metadata.get("val_set") == val_key:
+            best_bleu = bundle_bleu
+        elif bundle_bleu >= 0:
+            print(f"best val BLEU starts afresh: the bundle's {bundle_bleu:.3f} was measured on "
+                  "another validation set")
         elapsed_before = float(bundle.metadata.get("train_seconds", 0.0))
         history = list(bundle.metadata.get("history", []))
         if missing:
@@ -330,13 +359,22 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     if loader_cfg.mathtext_formulas:
         loader_cfg = replace(loader_cfg,
                              mathtext_formulas=str(_resolve(loader_cfg.mathtext_formulas, base)))
-    dataset = BucketedShardDataset(_resolve(cfg.shards, base), tokenizer, model_cfg, loader_cfg,
-                                   seed=cfg.run.seed + step, rank=rank, world_size=world)
+    dataset = BucketedShardDataset(shard_source, tokenizer, model_cfg, loader_cfg,
+                                   seed=cfg.run.seed + step, rank=rank, world_size=world,
+                                   holdout=cfg.val_split)
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=cfg.run.num_workers,
                                          pin_memory=device.type == "cuda",
                                          persistent_workers=cfg.run.num_workers > 0)
-    val_dir = Path(cfg.val_dir) if cfg.val_dir else _default_val_dir()
-    val_items = load_val_items(val_dir, cfg.run.eval_limit) if master and val_dir.exists() else []
+    val_items: list[tuple[Any, str]] = []
+    if master and cfg.val_split > 0:
+        val_items = load_split_items(shard_source, cfg.val_split, cfg.run.eval_limit)
+        print(f"validating on {len(val_items)} formulas held out of {shard_source} "
+              f"(--val-split {cfg.val_split:g}; never trained on)")
+    elif master and val_dir is not None:
+        val_items = load_val_items(val_dir, cfg.run.eval_limit)
+    if master and not val_items:
+        _warn_no_validation(val_missing or f"no formula of {shard_source} fell into the "
+                            f"{cfg.val_split:g} split")
     metrics_path = run_dir / "metrics.jsonl"
     t_start = time.time()
     last_ckpt = time.time()
@@ -358,7 +396,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "samples": samples, "warmup_from": warmup_from, "best_bleu": best_bleu,
             "elapsed_s": elapsed_before + time.time() - t_start,
-            "torch_rng": torch.get_rng_state(), "history": history,
+            "torch_rng": torch.get_rng_state(), "history": history, "val_set": val_key,
         }, path)
 
     def export(path: Path, metrics: dict[str, float]) -> None:
@@ -368,17 +406,18 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             "hardware": f"{device.type} x{world}, {torch.get_num_threads()} threads, "
                         f"{'bf16 autocast' if use_bf16 else 'fp32'}",
             "data": {"shards": str(cfg.shards)}, "train_config": cfg.to_dict(),
-            "history": history,
+            "history": history, "val_set": val_key,
         })
 
     model.train()
-    bar = tqdm(total=max_steps or None, disable=not master, dynamic_ncols=True, unit="step")
+    first_step = step  # --max-steps counts the steps of this invocation, wherever it starts
+    bar = tqdm(total=max_steps, disable=not master, dynamic_ncols=True, unit="step")
     data_iter = iter(loader)
     stop_reason = "max_steps"
     stable_saved = False  # per invocation: a resumed leg runs (and saves) its own schedule
     skipped_steps = bad_streak = 0
     while True:
-        if max_steps and step >= max_steps:
+        if max_steps is not None and step - first_step >= max_steps:
             break
         by_time = None
         if max_minutes:
@@ -476,6 +515,142 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             "skipped_steps": skipped_steps}
 
 
+class FitInputError(ValueError):
+    """An input of ``fit`` is missing or does not fit the others; the message says what to do."""
+
+
+def same_tokenizer(a: LatexTokenizer, b: LatexTokenizer) -> bool:
+    """Whether two tokenizers give every text the same ids (same vocabulary and merges)."""
+    return json.loads(a.to_json()).get("model") == json.loads(b.to_json()).get("model")
+
+
+def _run_files(directory: Path) -> tuple[Path | None, Path | None]:
+    """A run directory's own tokenizer.json and model.json (``RUN/stable`` reads its run's)."""
+    d = directory.parent if directory.name == "stable" else directory
+    tok, shape = d / "tokenizer.json", d / "model.json"
+    return (tok if tok.is_file() else None), (shape if shape.is_file() else None)
+
+
+def _vocabulary(cfg: TrainConfig, run_dir: Path, init: Path | None, bundle: Any,
+                base: Path) -> tuple[LatexTokenizer, ModelConfig, str]:
+    """The tokenizer and model shape of this run, and a line saying where they came from.
+
+    The weights decide: a run being resumed, ``--init RUN_DIR`` and ``--init BUNDLE`` bring the
+    tokenizer their weights were trained with. A different tokenizer named in the config is
+    refused (same vocabulary size, other ids: the model would read garbage without a warning).
+    Without any of those, the config's tokenizer is used and must exist.
+    """
+    given_path = _resolve(cfg.tokenizer, base)
+    given = LatexTokenizer.from_file(given_path) if given_path.is_file() else None
+    explicit = getattr(cfg, "tokenizer_given", True)
+    inherit = getattr(cfg, "inherit_model", False)
+    own: LatexTokenizer | None = None
+    shape: ModelConfig | None = None
+    origin = ""
+    source = run_dir if (run_dir / "state.pt").exists() else init
+    if bundle is not None:
+        own, origin = bundle.tokenizer, f"the bundle {init}"
+        shape = bundle.config if inherit else None
+    elif source is not None:
+        tok_path, shape_path = _run_files(source)
+        if tok_path is not None:
+            own, origin = LatexTokenizer.from_file(tok_path), f"the run {tok_path.parent}"
+            if inherit and shape_path is not None:
+                shape = ModelConfig.from_dict(json.loads(shape_path.read_text()))
+    note = ""
+    if own is None:
+        if given is None:
+            raise FitInputError(
+                f"tokenizer not found: {given_path} — build one with `latexsnip-train tokenizer "
+                "CORPUS OUT.json`, or fine-tune the shipped model with `--init "
+                "resources/model/latexsnip-base` (which brings its own)")
+        tokenizer = given
+    else:
+        if explicit and given is not None and not same_tokenizer(own, given):
+            raise FitInputError(
+                f"the config's tokenizer {given_path} is not the one {origin} was trained with "
+                f"({given.vocab_size} and {own.vocab_size} tokens, different ids: the weights "
+                "would read the wrong tokens); drop \"tokenizer\" from the config to use "
+                f"{origin}'s own (training/configs/fine-tune.json has none), or train from "
+                "scratch without --init")
+        tokenizer = own
+        if not (explicit and given is not None):
+            note = f"tokenizer: {origin}'s own ({own.vocab_size} tokens)"
+    if shape is None:
+        shape = ModelConfig.from_dict({**cfg.model.to_dict(), "vocab_size": tokenizer.vocab_size})
+    if shape.vocab_size != tokenizer.vocab_size:
+        raise FitInputError(f"{origin}: model.json says {shape.vocab_size} tokens, its "
+                            f"tokenizer has {tokenizer.vocab_size}")
+    cfg.model = replace(shape)  # config.json of the run records the shape actually trained
+    return tokenizer, shape, note
+
+
+def _check_shards(source: Path) -> None:
+    from latexsnip_train.shards import find_shards, shards_in_progress
+
+    if find_shards(source):
+        return
+    if "*" not in str(source) and shards_in_progress(source):
+        raise FitInputError(f"no finished shards yet in {source}: `render` is still writing the "
+                            "first one (a shard counts once it is closed); start fit when it is")
+    raise FitInputError(
+        f"no shards in {source} — render your formulas first (`latexsnip-train render FORMULAS "
+        "OUT --shards`), then give `--shards OUT/shards` or \"shards\" in the config")
+
+
+def _validation_source(cfg: TrainConfig, base: Path,
+                       shard_source: Path) -> tuple[Path | None, str, str]:
+    """(val_dir or None, a key naming the validation set, why there is none if there is none).
+
+    ``val_dir`` resolves like the other paths (relative to the config's folder); a ``val_dir``
+    that is named but missing is an error, the default one (shared data) may be absent."""
+    limit = cfg.run.eval_limit
+    if cfg.val_split > 0:
+        return None, f"split {cfg.val_split:g} of {shard_source.name}, first {limit}", ""
+    if cfg.val_dir:
+        val_dir = _resolve(cfg.val_dir, base)
+        if not (val_dir / "labels.tsv").is_file():
+            raise FitInputError(f"val_dir {val_dir} has no labels.tsv (a folder with labels.tsv "
+                                "and images/); or validate on part of your own render with "
+                                "--val-split 0.1")
+    else:
+        val_dir = _default_val_dir()
+        if not (val_dir / "labels.tsv").is_file():
+            return None, "", f"the default validation set {val_dir} is not here"
+    size = (val_dir / "labels.tsv").stat().st_size
+    return val_dir, f"{val_dir.name}/labels.tsv {size} bytes, first {limit}", ""
+
+
+def load_split_items(shard_source: Path, fraction: float, limit: int,
+                     screen_dpi: float = 120.0) -> list[tuple[Any, str]]:
+    """Up to ``limit`` distinct formulas of the shards that ``held_out`` puts into the
+    validation split, each as one clean render brought to a screen's resolution."""
+    from PIL import Image
+
+    from latexsnip_train.dataset import held_out
+    from latexsnip_train.shards import find_shards, iter_shards
+
+    items: dict[str, Any] = {}
+    for sample in iter_shards(find_shards(shard_source)):
+        latex = sample.meta["latex"]
+        if latex in items or not held_out(latex, fraction):
+            continue
+        f = screen_dpi / float(sample.meta.get("dpi", 240))
+        img = sample.image
+        items[latex] = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))),
+                                  Image.Resampling.LANCZOS)
+        if len(items) >= limit:
+            break
+    return [(img, latex) for latex, img in items.items()]
+
+
+def _warn_no_validation(why: str) -> None:
+    bar = "!" * 78
+    print(f"{bar}\nNO VALIDATION SET: {why}.\nNothing will measure this run: no val BLEU, no "
+          "best/ (export takes final/). Hold out part\nof your own render with --val-split 0.1, "
+          f"or set \"val_dir\" (labels.tsv + images/) in the config.\n{bar}", file=sys.stderr)
+
+
 def _minutes_left(max_minutes: float, elapsed_s: float) -> str:
     """The time budget still left, as H:MM (the ETA of a ``--max-minutes`` run)."""
     left = max(0, round(max_minutes * 60 - elapsed_s) // 60)
@@ -518,20 +693,37 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shards", type=Path,
                    help="train on these shards instead of the config's (a fresh render draw "
                         "needs no new config file)")
+    p.add_argument("--val-split", type=float, default=None, metavar="FRACTION",
+                   help="validate on this share of the shards' formulas (never trained on) "
+                        "instead of the config's val_dir: fine-tuning on your own formulas")
     p.add_argument("--max-minutes", type=float, default=0, help="stop cleanly after this long")
-    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps of this invocation (a resumed or --init run "
+                        "counts from where it starts)")
     p.set_defaults(func=run_fit)
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from latexsnip.errors import BundleError
+
     random.seed(0)
+    if not args.config.is_file():
+        raise SystemExit(f"latexsnip-train fit: config not found: {args.config} (fine-tuning the "
+                         "shipped model: training/configs/fine-tune.json)")
     cfg = TrainConfig.from_file(args.config)
     if args.shards:
         if not args.shards.is_dir():
             raise SystemExit(f"--shards: no such directory: {args.shards}")
         cfg.shards = str(args.shards.resolve())  # absolute: not resolved against the config
-    result = fit(cfg, args.run_dir, init=args.init, max_minutes=args.max_minutes,
-                 max_steps=args.max_steps, init_stem=args.init_stem)
+    if args.val_split is not None:
+        if not 0.0 <= args.val_split < 1.0:
+            raise SystemExit("--val-split: a fraction in [0, 1), e.g. 0.1")
+        cfg.val_split = args.val_split
+    try:
+        result = fit(cfg, args.run_dir, init=args.init, max_minutes=args.max_minutes,
+                     max_steps=args.max_steps, init_stem=args.init_stem)
+    except (FitInputError, BundleError) as exc:
+        raise SystemExit(f"latexsnip-train fit: {exc}") from None
     # One write call per line: under DDP every rank shares stdout, and print()'s separate
     # newline write (PYTHONUNBUFFERED) lets another rank's line land in between.
     sys.stdout.write(json.dumps(result) + "\n")
