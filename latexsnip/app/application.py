@@ -124,6 +124,9 @@ class LatexsnipApp(QObject):
             self.show_main()
         for warning in self.store.warnings:
             self.notify(f"Settings: {warning}")
+        if self.history.unavailable:
+            self.notify(f"History is in use or unreadable ({self.history.unavailable}); this "
+                        "session's snips are not saved")
         if self.history.recovered_from is not None:
             self.notify(f"History was damaged; a fresh one was started "
                         f"(old file kept as {self.history.recovered_from.name})")

@@ -1,10 +1,18 @@
 """Snip history in SQLite (WAL): one transaction per snip, so a crash never leaves half an entry.
-See docs/adr/0003-history-storage.md for why not JSON + PNG files."""
+See docs/adr/0003-history-storage.md for why not JSON + PNG files.
+
+The file holds screenshots: it is created 0600 in a 0700 directory. Another process holding a lock
+is waited for (busy timeout), never mistaken for damage: only SQLite's own "corrupt"/"not a
+database" verdicts or a failed quick_check move the file aside. A database that stays locked or
+cannot be opened leaves this session with an in-memory history and a warning; the file is kept.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,25 +42,71 @@ class HistoryEntry:
     png: bytes | None = None
 
 
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+class _IntegrityError(sqlite3.DatabaseError):
+    """quick_check found damage."""
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Only a real integrity failure justifies moving the user's history aside; "database is
+    locked", permissions or a full disk are OperationalErrors and say nothing about the file."""
+    if isinstance(exc, _IntegrityError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _CORRUPT_CODES
+    return not isinstance(exc, sqlite3.OperationalError)
+
+
 class History:
-    def __init__(self, path: Path | None = None, limit: int = 500) -> None:
+    def __init__(self, path: Path | None = None, limit: int = 500,
+                 busy_timeout_s: float = 10.0) -> None:
         self.path = path or data_dir() / "history.sqlite3"
         self.limit = limit
+        self.busy_timeout_s = busy_timeout_s
         self.recovered_from: Path | None = None  # set when a corrupt file was moved aside
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.unavailable = ""  # why this session's history is in memory only ("" = on disk)
+        self._prepare_file()
         try:
-            self._db = self._open()
+            self._db = self._open(self.path)
         except sqlite3.DatabaseError as exc:
-            self.recovered_from = self._quarantine(exc)
-            self._db = self._open()
+            if _is_damage(exc):
+                self.recovered_from = self._quarantine(exc)
+                self._prepare_file()
+                self._db = self._open(self.path)
+            else:
+                self.unavailable = str(exc)
+                log.warning("history database %s cannot be used now (%s); this session's "
+                            "snips are kept in memory only", self.path, exc)
+                self._db = self._open(":memory:")
 
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=5)
+    def _prepare_file(self) -> None:
+        """Private directory, and the database created 0600 before SQLite creates it 0644
+        (its -wal/-shm files copy the database's mode)."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            log.warning("cannot create %s: %s", self.path, exc)
+        for name in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            try:
+                if stat.S_IMODE(name.stat().st_mode) & 0o077:
+                    name.chmod(0o600)
+            except OSError:
+                pass
+
+    def _open(self, target: Path | str) -> sqlite3.Connection:
+        # The timeout is SQLite's busy timeout: a lock held by another process is waited for.
+        db = sqlite3.connect(target, timeout=self.busy_timeout_s)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last commit
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check failed")
+                raise _IntegrityError("quick_check failed")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError:
             db.close()

@@ -87,6 +87,8 @@ def _recognize_here(image: Any, engine_factory: Callable[[str], Any] | None,
         history = History(limit=settings.history_size)
         history.add(pred.latex, pred.confidence, pil_to_png(image))
         history.close()
+        if history.unavailable:
+            print(f"latexsnip: warning: not saved to history: {history.unavailable}", file=err)
     except Exception as exc:  # noqa: BLE001 - the LaTeX is delivered; history is a bonus
         print(f"latexsnip: warning: not saved to history: {exc}", file=err)
     print(pred.latex, file=out)

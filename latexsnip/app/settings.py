@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -33,6 +34,14 @@ class Settings:
     beam_width: int = 5
 
 
+def _short(value: object, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(nested too deeply)"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def validate(raw: object) -> tuple[Settings, list[str]]:
     """Keep every valid key of ``raw``; report (not raise) the rest so one typo doesn't reset all."""
     settings, problems = Settings(), []
@@ -57,10 +66,27 @@ def validate(raw: object) -> tuple[Settings, list[str]]:
         if ok:
             setattr(settings, f.name, value)
         else:
-            problems.append(f"invalid {f.name}={value!r}, using {default!r}")
+            problems.append(f"invalid {f.name}={_short(value)}, using {default!r}")
     unknown = set(raw) - {f.name for f in fields(Settings)}
-    problems += [f"unknown setting {k!r} ignored" for k in sorted(unknown)]
+    problems += [f"unknown setting {_short(k)} ignored" for k in sorted(unknown)[:20]]
     return settings, problems
+
+
+MAX_SETTINGS_BYTES = 1 << 20  # a settings file is a few hundred bytes
+
+
+def _parse(data: bytes) -> tuple[object, str | None]:
+    """(JSON value, None) or (None, why the bytes are not a readable settings file)."""
+    if len(data) > MAX_SETTINGS_BYTES:
+        return None, f"larger than {MAX_SETTINGS_BYTES // 1024} KB"
+    try:
+        return json.loads(data.decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text: byte {exc.start} is invalid"
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError as exc:
+        return None, f"not valid JSON: {exc}"
 
 
 class SettingsStore:
@@ -71,23 +97,38 @@ class SettingsStore:
         self.warnings: list[str] = []
 
     def load(self) -> Settings:
+        """The settings in the file; defaults (plus ``warnings``) for whatever is unusable. A file
+        that cannot be read at all is copied aside first, so saving later loses nothing."""
         self.warnings = []
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open("rb") as fh:
+                data = fh.read(MAX_SETTINGS_BYTES + 1)
         except FileNotFoundError:
             return Settings()
         except OSError as exc:
-            self.warnings = [f"cannot read {self.path}: {exc}"]
+            self.warnings = [f"cannot read {self.path}: {exc}; using defaults"]
+            log.warning("settings: %s", self.warnings[0])
             return Settings()
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            self.warnings = [f"{self.path} is corrupted ({exc}); using defaults"]
+        raw, problem = _parse(data)
+        if problem is not None:
+            kept = self._keep_copy(data)
+            self.warnings = [f"{self.path} is unreadable ({problem}); using defaults"
+                             + (f", the file was kept as {kept.name}" if kept else "")]
+            log.warning("settings: %s", self.warnings[0])
             return Settings()
         settings, self.warnings = validate(raw)
         for w in self.warnings:
             log.warning("settings: %s", w)
         return settings
+
+    def _keep_copy(self, data: bytes) -> Path | None:
+        target = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+        try:
+            target.write_bytes(data)
+        except OSError as exc:
+            log.warning("settings: could not keep a copy of %s: %s", self.path, exc)
+            return None
+        return target
 
     def save(self, settings: Settings) -> None:
         # Atomic replace: a crash mid-write leaves the old file, never half a file.

@@ -85,3 +85,95 @@ def test_uncommitted_write_is_not_visible_after_crash(tmp_path):
     raw.execute("INSERT INTO snips(created, latex) VALUES (9, 'half')")
     raw.close()  # no commit
     assert [e.latex for e in History(path).list()] == ["kept"]
+
+
+def _locked_elsewhere(path, seconds, wal=False):
+    """Another process's connection holding a lock on ``path`` for ``seconds``."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import sqlite3, sys, time
+        db = sqlite3.connect({str(path)!r}, isolation_level=None)
+        db.execute("BEGIN {'IMMEDIATE' if wal else 'EXCLUSIVE'}")
+        db.execute("INSERT INTO snips(created, latex) VALUES (1, 'other')")
+        print("locked", flush=True)
+        time.sleep({seconds})
+        db.execute("ROLLBACK")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _rollback_journal_db(path):
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE snips (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, "
+               "latex TEXT NOT NULL, confidence REAL, png BLOB)")
+    db.execute("INSERT INTO snips(created, latex) VALUES (1, 'kept')")
+    db.commit()
+    db.close()
+
+
+def test_a_briefly_locked_database_is_waited_for_not_quarantined(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    _rollback_journal_db(path)
+    proc = _locked_elsewhere(path, 1.0)
+    h = History(path, busy_timeout_s=20)
+    assert h.recovered_from is None and not h.unavailable
+    assert [e.latex for e in h.list()] == ["kept"]
+    assert list(tmp_path.glob("*.corrupt-*")) == []
+    h.close()
+    proc.wait()
+
+
+def test_a_database_locked_for_long_is_left_alone(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    _rollback_journal_db(path)
+    proc = _locked_elsewhere(path, 30)
+    try:
+        h = History(path, busy_timeout_s=0.3)
+        assert h.recovered_from is None and "locked" in h.unavailable
+        h.add("this session", 0.9, None)  # works, in memory
+        assert len(h) == 1
+        h.close()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert list(tmp_path.glob("*.corrupt-*")) == []
+    h = History(path)
+    assert [e.latex for e in h.list()] == ["kept"]
+    h.close()
+
+
+def test_wal_database_with_a_write_lock_elsewhere_starts(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    h = History(path)
+    h.add("kept", 0.5, None)
+    h.close()
+    proc = _locked_elsewhere(path, 2.0, wal=True)
+    h = History(path, busy_timeout_s=20)
+    assert h.recovered_from is None and not h.unavailable
+    assert [e.latex for e in h.list()] == ["kept"]
+    h.add("new", 0.5, None)  # waits for the other writer
+    h.close()
+    proc.wait()
+
+
+def test_database_and_directory_are_private(tmp_path):
+    import stat
+
+    path = tmp_path / "data" / "history.sqlite3"
+    h = History(path)
+    h.add("x", 0.5, b"png")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for side in path.parent.glob("history.sqlite3-*"):
+        assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0
+    h.close()
+    path.chmod(0o644)  # made by an older version
+    History(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

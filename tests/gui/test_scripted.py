@@ -68,3 +68,18 @@ def test_a_failing_engine_is_reported_and_nothing_is_copied(isolated_profile):
     code, out, err = run(lambda device: Engine(), board)
     assert code == EXIT_FAILED and out == "" and "out of memory" in err
     assert board.texts == []
+
+
+def test_unreadable_settings_do_not_stop_a_region_snip(isolated_profile):
+    config = isolated_profile / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.json").write_bytes(b"[" * 100_000)
+
+    class Engine:
+        def predict(self, image, *, beam=1):
+            return Prediction("y", 0.9)
+
+    board = Board()
+    code, out, err = run(lambda device: Engine(), board)
+    assert code == EXIT_OK and out == "y\n" and board.texts == ["y"]
+    assert "nested too deeply" in err and "defaults" in err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from latexsnip.app.settings import Settings, SettingsStore, validate
 
 
@@ -31,7 +33,7 @@ def test_corrupted_json_gives_defaults_and_warning(tmp_path):
     (tmp_path / "settings.json").write_text('{"device": "cpu", ')
     store = SettingsStore(tmp_path)
     assert store.load() == Settings()
-    assert "corrupted" in store.warnings[0]
+    assert "unreadable" in store.warnings[0] and "not valid JSON" in store.warnings[0]
 
 
 def test_invalid_values_are_dropped_one_by_one():
@@ -64,3 +66,31 @@ def test_dialog_edits_a_copy_and_returns_every_field(qtbot):
     assert base == Settings(history_size=9)  # the caller's settings are untouched
     dialog.beam_width.setValue(99)  # the spin box clamps to what validate() accepts
     assert validate({"beam_width": dialog.value().beam_width})[1] == []
+
+
+@pytest.mark.parametrize("content, why", [
+    (b'{"device": "cpu\xff\xfe"}', "not UTF-8"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+    (b" " * (2 << 20), "larger than"),
+])
+def test_unreadable_file_warns_keeps_a_copy_and_starts_with_defaults(tmp_path, content, why):
+    path = tmp_path / "settings.json"
+    path.write_bytes(content)
+    store = SettingsStore(tmp_path)
+    assert store.load() == Settings()
+    assert why in store.warnings[0] and "defaults" in store.warnings[0]
+    copies = list(tmp_path.glob("settings.json.unreadable-*"))
+    assert len(copies) == 1 and copies[0].read_bytes() == content[: len(copies[0].read_bytes())]
+    assert copies[0].name in store.warnings[0]
+    store.save(Settings(copy_format="inline"))  # saving later loses nothing: the copy stays
+    assert copies[0].exists()
+
+
+def test_wrong_types_and_huge_values_are_reported_briefly(tmp_path):
+    (tmp_path / "settings.json").write_text(json.dumps(
+        {"device": ["cpu"] * 10_000, "history_size": "500", "beam_width": 10**100,
+         "auto_copy": {"a": [[[]]]}}))
+    store = SettingsStore(tmp_path)
+    assert store.load() == Settings()
+    assert len(store.warnings) == 4 and all(len(w) < 200 for w in store.warnings)

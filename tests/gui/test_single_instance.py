@@ -7,17 +7,123 @@ crashed the interpreter now and then: Qt objects must not outlive or cross their
 
 from __future__ import annotations
 
-from latexsnip.app.single_instance import InstanceServer, ping, send_request, server_name
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from latexsnip.app import single_instance
+from latexsnip.app.single_instance import (
+    InstanceError,
+    InstanceServer,
+    ping,
+    send_request,
+    server_name,
+)
 
 from .ipc_client import client, result, send_in_client
 
 
-def test_name_is_per_user_and_overridable(monkeypatch):
+def test_socket_is_in_a_private_directory_never_a_shared_one(monkeypatch):
     monkeypatch.delenv("LATEXSNIP_SOCKET_NAME")
-    name = server_name()
-    assert name.startswith("latexsnip-") and "/" not in name
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    path = server_name()
+    parent = os.path.dirname(path)
+    st = os.lstat(parent)
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+    assert stat.S_IMODE(st.st_mode) == 0o700  # not /tmp itself: nobody else can create the name
     monkeypatch.setenv("LATEXSNIP_SOCKET_NAME", "x")
-    assert server_name() == "x"
+    assert server_name() == os.path.join(parent, "x")
+
+
+def test_xdg_runtime_dir_is_used_when_private(tmp_path, monkeypatch):
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    assert os.path.dirname(server_name()) == str(runtime)
+    runtime.chmod(0o777)  # a shared runtime dir is not used
+    monkeypatch.setattr(single_instance.tempfile, "gettempdir", lambda: str(tmp_path))
+    assert os.path.dirname(server_name()) == str(tmp_path / f"latexsnip-{os.getuid()}")
+
+
+@pytest.mark.parametrize("kind", ["world_writable", "symlink", "other_owner"])
+def test_fallback_directory_someone_else_prepared_is_refused(kind, tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(single_instance.tempfile, "gettempdir", lambda: str(tmp_path))
+    planted = tmp_path / f"latexsnip-{os.getuid()}"
+    if kind == "world_writable":
+        planted.mkdir()
+        planted.chmod(0o777)
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        planted.symlink_to(tmp_path / "elsewhere")
+    else:
+        planted.mkdir(mode=0o700)
+        if os.getuid() == 0:
+            os.chown(planted, 65534, 65534)
+        else:  # cannot give a directory away: pretend to be someone else instead
+            monkeypatch.setattr(single_instance, "_own_uid", lambda: os.getuid() + 1)
+            planted = tmp_path / f"latexsnip-{os.getuid() + 1}"
+            planted.mkdir(mode=0o700)
+    with pytest.raises(InstanceError, match="refusing"):
+        server_name()
+
+
+_IMPOSTOR = r"""
+import socket, sys
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1]); srv.listen(1)
+print("ready", flush=True)
+conn, _ = srv.accept()
+conn.recv(65536)
+conn.sendall(b'{"ok": true, "latex": "impostor"}\n')
+conn.close()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.getuid() != 0,
+                    reason="needs Linux and root to run a server as another user")
+def test_client_refuses_a_server_run_by_another_user(tmp_path):
+    import tempfile
+
+    shared = tempfile.mkdtemp(prefix="latexsnip-shared-")
+    os.chmod(shared, 0o777)
+    path = os.path.join(shared, "sock")
+    try:  # the test's own interpreter may live where that user cannot read it
+        proc = subprocess.Popen(["/usr/bin/python3", "-c", _IMPOSTOR, path], user=65534,
+                                stdout=subprocess.PIPE, text=True)
+    except OSError as exc:
+        pytest.skip(f"cannot run a Python as another user: {exc}")
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with pytest.raises(InstanceError, match="another user"):
+            send_request({"cmd": "recognize", "png": "secret"}, name=path, timeout_ms=3000)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_server_refuses_a_client_of_another_user(qtbot, monkeypatch):
+    server = InstanceServer()
+    assert server.listen()
+    calls = []
+    server.request.connect(lambda m, r: (calls.append(m), r.send({"ok": True})))
+    monkeypatch.setattr(single_instance, "_own_uid", lambda: os.getuid() + 1)
+    proc = client("""
+        import json
+        from latexsnip.app.single_instance import send_request
+        try:
+            print(json.dumps(send_request({"cmd": "snip"}, timeout_ms=5000)))
+        except OSError as exc:
+            print(json.dumps({"refused": str(exc)}))
+    """)
+    answer = result(qtbot, proc)
+    assert "refused" in answer and calls == []
+    server.close()
 
 
 def test_no_server_means_none():
