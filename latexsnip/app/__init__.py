@@ -38,6 +38,12 @@ def run_gui(argv: list[str]) -> int:
         answer = None  # a hung instance: start a new one, it replaces the stale socket
     if answer is not None and answer.get("ok"):
         return 0
+    from latexsnip.app.display import display_problem
+
+    problem = display_problem(qt_args)
+    if problem is not None:
+        print(f"latexsnip: {problem}", file=sys.stderr)
+        return 1
 
     from PySide6.QtWidgets import QApplication
 
@@ -57,6 +63,12 @@ def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
     """``latexsnip snip``: interactive snip in the running app (starting it if needed), or with
     ``region`` a scripted capture → clipboard that exits once the LaTeX is delivered."""
     if region is not None:
+        from latexsnip.app.display import display_problem
+
+        problem = display_problem(argv)
+        if problem is not None:  # nothing to capture from
+            print(f"latexsnip: {problem}", file=sys.stderr)
+            return 1
         from latexsnip.app.scripted import snip_region
 
         return snip_region(region)
