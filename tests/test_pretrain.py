@@ -8,7 +8,8 @@ import pytest
 import torch
 from latexsnip_train.cli import main
 from latexsnip_train.fit import TrainConfig, fit
-from latexsnip_train.pretrain import StemAutoencoder, load_stem
+from latexsnip_train.pretrain import StemAutoencoder
+from latexsnip_train.stem_weights import load_stem
 from safetensors.torch import load_file
 from tinytrain import make_config
 

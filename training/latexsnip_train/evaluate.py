@@ -27,13 +27,13 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
+from latexsnip.imageio import load_image
 from latexsnip_train.metrics import EvalReport, Normalizer, SampleScore, evaluate_pairs
 from latexsnip_train.paths import shared_dir
 
 PredictFn = Callable[[list[Image.Image]], Sequence[Any]]
 
 N_MISTAKES = 50
-# Repo root is two levels above this file (training/latexsnip_train/evaluate.py).
 
 
 def default_val_dir() -> Path:
@@ -75,12 +75,6 @@ def subsample(items: list[LabelledItem], limit: int | None, seed: int) -> list[L
         return items
     picked = sorted(random.Random(seed).sample(range(len(items)), limit))
     return [items[i] for i in picked]
-
-
-def load_image(path: Path) -> Image.Image:
-    with Image.open(path) as img:
-        img.load()  # read now so prediction timings exclude disk I/O
-        return img.copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,6 +130,7 @@ def run_predictions(
         for start in range(0, len(order), batch_size):
             batch_idx = order[start : start + batch_size]
             t0 = time.perf_counter()
+            # Decoded here, so prediction timings exclude disk I/O and decoding.
             images = [load_image(image_paths[i]) for i in batch_idx]
             t1 = time.perf_counter()
             texts, results = _predict_batch(predict_fn, images, run, first=start == 0)

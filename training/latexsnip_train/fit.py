@@ -33,10 +33,13 @@ from tqdm import tqdm
 from latexsnip.bundle import load_bundle, save_bundle
 from latexsnip.config import ModelConfig
 from latexsnip.decoding import greedy_decode, length_budget
+from latexsnip.imageio import load_image
 from latexsnip.model import LatexOCR, count_parameters
 from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
 from latexsnip_train.dataset import BucketedShardDataset, LoaderConfig
+from latexsnip_train.paths import resolve_path
+from latexsnip_train.schedule import warmup_cosine
 
 # Consecutive non-finite steps after which a run is declared diverged (isolated ones are skipped).
 MAX_BAD_STREAK = 20
@@ -150,14 +153,11 @@ def lr_at(step: int, cfg: OptimConfig, warmup_from: int = 0,
     """Linear warm-up (restarting at ``warmup_from`` after a fresh-optimiser resume), then a
     cosine to the floor over the schedule (``schedule_progress``) or, for WSD, over its last
     ``decay_fraction`` only."""
-    since = step - warmup_from
-    warm = (since + 1) / cfg.warmup_steps if since < cfg.warmup_steps else 1.0
     progress = schedule_progress(step, cfg, warmup_from, progress)
     if cfg.schedule == "wsd":
         start = 1.0 - cfg.decay_fraction
         progress = max(0.0, progress - start) / cfg.decay_fraction
-    cosine = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
-    return cfg.lr * warm * cosine
+    return cfg.lr * warmup_cosine(step - warmup_from, cfg.warmup_steps, progress, cfg.min_lr_frac)
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -232,7 +232,7 @@ def teacher_forced_nll(model: LatexOCR, tokenizer: LatexTokenizer, prepared: lis
 
 
 def load_val_items(val_dir: Path, limit: int, seed: int = 0) -> list[tuple[Any, str]]:
-    from latexsnip_train.evaluate import load_image, read_labels, subsample
+    from latexsnip_train.evaluate import read_labels, subsample
 
     items = subsample(read_labels(val_dir), limit, seed)
     return [(load_image(val_dir / "images" / it.file), it.latex) for it in items]
@@ -274,7 +274,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     if not resuming and init is not None and not (init / "state.pt").is_file():
         bundle = load_bundle(init)  # --init BUNDLE: its weights, tokenizer and (maybe) shape
     tokenizer, model_cfg, vocab_note = _vocabulary(cfg, run_dir, init, bundle, base)
-    shard_source = _resolve(cfg.shards, base)
+    shard_source = resolve_path(cfg.shards, base)
     _check_shards(shard_source)
     val_dir, val_key, val_missing = _validation_source(cfg, base, shard_source)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -339,7 +339,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         warmup_from = step  # fresh optimiser: warm up again, continue the schedule where it was
         print(f"initialised weights from {init} (step {step}, fresh optimiser)")
     elif init_stem is not None:
-        from latexsnip_train.pretrain import load_stem
+        from latexsnip_train.stem_weights import load_stem
 
         load_stem(model, init_stem)
         history.append(f"stem initialised from {init_stem}")
@@ -358,7 +358,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
     loader_cfg = cfg.loader
     if loader_cfg.mathtext_formulas:
         loader_cfg = replace(loader_cfg,
-                             mathtext_formulas=str(_resolve(loader_cfg.mathtext_formulas, base)))
+                             mathtext_formulas=str(resolve_path(loader_cfg.mathtext_formulas, base)))
     dataset = BucketedShardDataset(shard_source, tokenizer, model_cfg, loader_cfg,
                                    seed=cfg.run.seed + step, rank=rank, world_size=world,
                                    holdout=cfg.val_split)
@@ -540,7 +540,7 @@ def _vocabulary(cfg: TrainConfig, run_dir: Path, init: Path | None, bundle: Any,
     refused (same vocabulary size, other ids: the model would read garbage without a warning).
     Without any of those, the config's tokenizer is used and must exist.
     """
-    given_path = _resolve(cfg.tokenizer, base)
+    given_path = resolve_path(cfg.tokenizer, base)
     given = LatexTokenizer.from_file(given_path) if given_path.is_file() else None
     explicit = getattr(cfg, "tokenizer_given", True)
     inherit = getattr(cfg, "inherit_model", False)
@@ -608,7 +608,7 @@ def _validation_source(cfg: TrainConfig, base: Path,
     if cfg.val_split > 0:
         return None, f"split {cfg.val_split:g} of {shard_source.name}, first {limit}", ""
     if cfg.val_dir:
-        val_dir = _resolve(cfg.val_dir, base)
+        val_dir = resolve_path(cfg.val_dir, base)
         if not (val_dir / "labels.tsv").is_file():
             raise FitInputError(f"val_dir {val_dir} has no labels.tsv (a folder with labels.tsv "
                                 "and images/); or validate on part of your own render with "
@@ -666,13 +666,6 @@ def _slowest_clock(elapsed: float, distributed: bool, device: torch.device) -> f
     t = torch.tensor([elapsed], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return float(t.item())
-
-
-def _resolve(path: str, base: Path) -> Path:
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    return base / p
 
 
 def _default_val_dir() -> Path:

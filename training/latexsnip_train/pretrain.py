@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from latexsnip.config import ModelConfig
 from latexsnip.model import LatexOCR
 from latexsnip.tokenizer import LatexTokenizer
 from latexsnip_train.dataset import BucketedShardDataset
+from latexsnip_train.paths import resolve_path
+from latexsnip_train.schedule import warmup_cosine
+from latexsnip_train.stem_weights import save_stem
 
 INK_WEIGHT = 4.0  # BCE weight of ink pixels relative to blank paper
-STEM_KEYS = ("stem_layers", "stem_channels", "stem_width", "patch")
 
 
 def _up(c_in: int, c_out: int) -> nn.Sequential:
@@ -62,54 +62,22 @@ class StemAutoencoder(nn.Module):
         return nn.functional.binary_cross_entropy_with_logits(logits, images, weight=weight)
 
 
-def stem_config(cfg: ModelConfig) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict().items()
-            if k in STEM_KEYS}
-
-
-def save_stem(path: Path, model: StemAutoencoder, info: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.stem.state_dict().items()}
-    meta = {"stem_config": json.dumps(stem_config(model.cfg)), "info": json.dumps(info)}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
-
-
-def load_stem(model: LatexOCR, path: Path) -> dict[str, Any]:
-    """Load pre-trained stem weights into ``model`` (strict); returns the file's training info."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as fh:
-        meta = fh.metadata() or {}
-    saved = json.loads(meta.get("stem_config", "{}"))
-    wanted = stem_config(model.cfg)
-    if saved and saved != wanted:
-        raise ValueError(f"{path}: stem {saved} does not fit the model's stem {wanted}")
-    model.encoder.stem.load_state_dict(load_file(str(path)), strict=True)
-    return json.loads(meta.get("info", "{}"))
-
-
 def pretrain(cfg: Any, out: Path, *, max_steps: int = 0, max_minutes: float = 0, lr: float = 1e-3,
              warmup_steps: int = 50, log_every: int = 20, seed: int = 0) -> dict[str, Any]:
     """Train the stem autoencoder on ``cfg`` (a ``TrainConfig``); save the stem to ``out``."""
-    from latexsnip_train.fit import _resolve
-
     if not (max_steps or max_minutes):
         raise ValueError("give --max-steps and/or --max-minutes")
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     base = getattr(cfg, "base_dir", Path.cwd())
-    tokenizer = LatexTokenizer.from_file(_resolve(cfg.tokenizer, base))
+    tokenizer = LatexTokenizer.from_file(resolve_path(cfg.tokenizer, base))
     model_cfg = ModelConfig.from_dict({**cfg.model.to_dict(), "vocab_size": tokenizer.vocab_size})
     torch.manual_seed(seed)
     model = StemAutoencoder(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     # The tokenizer only filters out formulas the model could not produce (too many tokens).
-    dataset = BucketedShardDataset(_resolve(cfg.shards, base), tokenizer, model_cfg, cfg.loader,
+    dataset = BucketedShardDataset(resolve_path(cfg.shards, base), tokenizer, model_cfg, cfg.loader,
                                    seed=seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=cfg.run.num_workers,
                                          pin_memory=device.type == "cuda")
@@ -123,9 +91,8 @@ def pretrain(cfg: Any, out: Path, *, max_steps: int = 0, max_minutes: float = 0,
         if max_minutes and (time.time() - t_start) / 60 >= max_minutes:
             break
         total = max_steps or 10**9
-        warm = min(1.0, (step + 1) / warmup_steps)
         for group in opt.param_groups:  # warm-up, then cosine to 10 % when the length is known
-            group["lr"] = lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / total)))
+            group["lr"] = lr * warmup_cosine(step, warmup_steps, step / total, floor=0.1)
         images = images.to(device, non_blocking=True)
         loss = model.loss(images)
         opt.zero_grad(set_to_none=True)
