@@ -16,17 +16,19 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from latexsnip import __version__
 from latexsnip.config import ModelConfig
 from latexsnip.errors import BundleError
-from latexsnip.model import LatexOCR
 from latexsnip.tokenizer import LatexTokenizer
+
+if TYPE_CHECKING:  # torch is only needed for the weights (training, the torch engine)
+    import torch
+
+    from latexsnip.model import LatexOCR
 
 FILES = ("config.json", "tokenizer.json", "model.safetensors", "metadata.json")
 FORMAT_VERSION = 1
@@ -36,13 +38,24 @@ FORMAT_VERSION = 1
 class Bundle:
     config: ModelConfig
     tokenizer: LatexTokenizer
-    state_dict: dict[str, torch.Tensor]
+    # None when loaded with ``weights=False`` (the ONNX engine reads them itself); loaded with
+    # torch on first use then.
+    state_dict: dict[str, torch.Tensor] | None
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    def weights(self) -> dict[str, torch.Tensor]:
+        if self.state_dict is None:
+            if self.path is None:
+                raise BundleError("this bundle has neither weights nor a directory to read them")
+            self.state_dict = _load_weights(self.path)
+        return self.state_dict
+
     def build_model(self) -> LatexOCR:
+        from latexsnip.model import LatexOCR
+
         model = LatexOCR(self.config)
-        state = {k: v.float() for k, v in self.state_dict.items()}
+        state = {k: v.float() for k, v in self.weights().items()}
         # load_state_dict raises a bare RuntimeError on shape mismatches: report them ourselves.
         expected = model.state_dict()
         mismatched = [
@@ -86,10 +99,14 @@ def save_bundle(
     tokenizer: LatexTokenizer,
     metadata: dict[str, Any] | None = None,
     *,
-    dtype: torch.dtype = torch.float16,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Write a bundle directory (files replaced atomically; the metadata, which vouches for the
-    others through their sha256, is written last)."""
+    others through their sha256, is written last). ``dtype`` defaults to float16."""
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = dtype or torch.float16
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
@@ -126,8 +143,20 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
-    """Load and check a bundle. Every failure is a ``BundleError`` that says what is wrong."""
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"cannot read model.safetensors in {path}: {exc}") from exc
+
+
+def load_bundle(path: str | Path, *, verify: bool = True, weights: bool = True) -> Bundle:
+    """Load and check a bundle. Every failure is a ``BundleError`` that says what is wrong.
+
+    ``weights=False`` skips reading the tensors (and importing torch): the ONNX engine maps them
+    itself; ``Bundle.weights()`` still loads them on demand."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"model bundle not found: {path} is not a directory")
@@ -162,8 +191,5 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
             f"tokenizer.json has {tokenizer.vocab_size} tokens but config.json says "
             f"{config.vocab_size}"
         )
-    try:
-        state = load_file(str(path / "model.safetensors"))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise BundleError(f"cannot read model.safetensors in {path}: {exc}") from exc
+    state = _load_weights(path) if weights else None
     return Bundle(config, tokenizer, state, metadata, path)

@@ -1,61 +1,92 @@
-"""The recognition core: image in, ``Prediction`` out. No Qt, no clipboard, no cwd changes."""
+"""The recognition core: image in, ``Prediction`` out. No Qt, no clipboard, no cwd changes.
+
+Two backends run the same network (ADR 0011): ONNX Runtime (default; no torch needed) and torch
+(the training model itself: the reference, and the way to use a CUDA GPU). Both hand a
+``StepDecoder`` to the one greedy/beam search in ``latexsnip.search``.
+"""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from latexsnip.bundle import Bundle, load_bundle
-from latexsnip.decoding import Hypothesis, beam_decode, greedy_decode, length_budget
 from latexsnip.errors import BundleError
 from latexsnip.imageio import ImageSource, load_image
+from latexsnip.onnx_engine import OnnxBackend, has_graphs, onnxruntime_available
 from latexsnip.prediction import Alternative, Prediction, confidence_from_logprobs
 from latexsnip.preprocess import collate, prepare
+from latexsnip.search import Hypothesis, beam_search, greedy_search, length_budget
+from latexsnip.shipped import DEFAULT_BUNDLE_NAME, default_bundle_path  # noqa: F401
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUNDLE_NAME = "latexsnip-base"
-
-
-def default_bundle_path() -> Path:
-    """The shipped bundle: ``$LATEXSNIP_BUNDLE``, else ``resources/model/latexsnip-base``."""
-    env = os.environ.get("LATEXSNIP_BUNDLE")
-    if env:
-        return Path(env)
-    return REPO_ROOT / "resources" / "model" / DEFAULT_BUNDLE_NAME
+BACKENDS = ("auto", "onnx", "torch")
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BundleError("--device cuda was requested but no CUDA GPU is available")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return torch.device(device)
+def choose_backend(bundle_dir: Path | None, backend: str = "auto", device: str = "auto") -> str:
+    """``auto``: ONNX Runtime when the bundle has its graphs and the device is not a GPU."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (use {', '.join(BACKENDS)})")
+    if backend == "onnx" and device == "cuda":
+        raise BundleError("the ONNX engine runs on the CPU: use --backend torch for --device cuda")
+    if backend != "auto":
+        return backend
+    if device != "cuda" and has_graphs(bundle_dir) and onnxruntime_available():
+        return "onnx"
+    return "torch"
+
+
+def _torch_backend(bundle: Bundle, device: str, threads: int | None) -> Any:
+    try:
+        from latexsnip.torch_engine import TorchBackend
+    except ImportError as exc:
+        raise BundleError(
+            f"the torch engine needs the training extra (pip install 'latexsnip[train]'): {exc}"
+            + ("" if has_graphs(bundle.path) else
+               f"; or write this bundle's ONNX graphs: latexsnip-train export-onnx {bundle.path}")
+        ) from exc
+    return TorchBackend(bundle, device=device, threads=threads)
 
 
 class Engine:
-    """Thread-safe: one lock serialises forward passes (torch already uses all cores for one)."""
+    """Thread-safe: one lock serialises forward passes (one already uses all cores it may)."""
 
-    def __init__(self, bundle: Bundle, device: str = "auto") -> None:
+    def __init__(self, bundle: Bundle, device: str = "auto", backend: str = "auto",
+                 threads: int | None = None) -> None:
         self.bundle = bundle
         self.config = bundle.config
         self.tokenizer = bundle.tokenizer
-        self._device = resolve_device(device)
-        self.model = bundle.build_model().to(self._device)
+        self.backend_name = choose_backend(bundle.path, backend, device)
+        if self.backend_name == "onnx":
+            if device not in ("auto", "cpu"):
+                raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)")
+            sha = (bundle.metadata.get("sha256") or {}).get("model.safetensors")
+            self._backend = OnnxBackend(bundle.path, sha, threads)
+        else:
+            self._backend = _torch_backend(bundle, device, threads)
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle: str | Path | None = None, device: str = "auto") -> Engine:
-        return cls(load_bundle(bundle or default_bundle_path()), device=device)
+    def load(cls, bundle: str | Path | None = None, device: str = "auto", backend: str = "auto",
+             threads: int | None = None) -> Engine:
+        path = Path(bundle) if bundle else default_bundle_path()
+        choice = choose_backend(path if path.is_dir() else None, backend, device)
+        # Weights are read by the backend: ONNX Runtime maps them itself (no torch import, no
+        # second copy in memory); the torch backend loads them when it builds the model.
+        loaded = load_bundle(path, weights=False)
+        return cls(loaded, device=device, backend=choice, threads=threads)
 
     @property
     def device(self) -> str:
-        return self._device.type
+        return self._backend.device
+
+    @property
+    def model(self):
+        """The torch module (torch backend only: the reference and training-side tools)."""
+        if self.backend_name != "torch":
+            raise AttributeError("the ONNX engine has no torch model (use backend='torch')")
+        return self._backend.model
 
     @property
     def metadata(self) -> dict:
@@ -84,8 +115,9 @@ class Engine:
         """
         if not images:
             return []
+        cfg = self.config
         t0 = time.perf_counter()
-        arrays = [prepare(load_image(img), self.config).array for img in images]
+        arrays = [prepare(load_image(img), cfg).array for img in images]
         t1 = time.perf_counter()
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, arr in enumerate(arrays):
@@ -95,17 +127,18 @@ class Engine:
         with self._lock:
             for members in groups.values():
                 ta = time.perf_counter()
-                batch = torch.from_numpy(collate([arrays[i] for i in members])).to(self._device)
-                with torch.inference_mode():
-                    context = self.model.encode(batch)
+                batch = collate([arrays[i] for i in members])
+                memory = self._backend.encode(batch)
                 tb = time.perf_counter()
-                cap = min(max_tokens or self.config.max_tokens,
-                          length_budget(self.config, *batch.shape[-2:]))
+                cap = min(max_tokens or cfg.max_tokens, length_budget(cfg, *batch.shape[-2:]))
                 if beam <= 1:
-                    hyps = [[h] for h in greedy_decode(self.model, context, cap)]
+                    decoder = self._backend.decoder(memory)
+                    hyps = [[h] for h in greedy_search(decoder, len(members), cap, cfg.bos_id,
+                                                       cfg.eos_id)]
                 else:
                     hyps = [
-                        beam_decode(self.model, context[j : j + 1], beam, cap)
+                        beam_search(self._backend.decoder(memory, j), beam, cap, cfg.bos_id,
+                                    cfg.eos_id)
                         for j in range(len(members))
                     ]
                 tc = time.perf_counter()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import platformdirs
 
+from latexsnip.shipped import icon_path, resources_dir  # noqa: F401  (re-exported for the app)
+
 APP_NAME = "latexsnip"
 
 
@@ -20,12 +22,3 @@ def config_dir() -> Path:
     """settings.json lives here (``LATEXSNIP_CONFIG_DIR`` overrides)."""
     override = os.environ.get("LATEXSNIP_CONFIG_DIR")
     return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME))
-
-
-def resources_dir() -> Path:
-    """Icons shipped in the repository (``resources/`` next to the package)."""
-    return Path(__file__).resolve().parents[2] / "resources"
-
-
-def icon_path() -> Path:
-    return resources_dir() / "icons" / "latexsnip.svg"
