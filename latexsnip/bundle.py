@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from latexsnip import __version__
 from latexsnip.config import ModelConfig
 from latexsnip.errors import BundleError
+from latexsnip.onnx_files import DECODER_FILE, ENCODER_FILE
 from latexsnip.tokenizer import LatexTokenizer
 
 if TYPE_CHECKING:  # torch is only needed for the weights (training, the torch engine)
@@ -115,6 +116,9 @@ def save_bundle(
     _atomic_write_text(path / "config.json", json.dumps(cfg.to_dict(), indent=2))
     _atomic_write_text(path / "tokenizer.json", tokenizer.to_json())
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    # ONNX graphs point into the old weights file (ADR 0011): they are re-exported, never stale.
+    for derived in (ENCODER_FILE, DECODER_FILE):
+        (path / derived).unlink(missing_ok=True)
     tmp = path / "model.safetensors.tmp"
     save_file(state, str(tmp), metadata={"format": "pt", "dtype": str(dtype)})
     os.replace(tmp, path / "model.safetensors")

@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--json", action="store_true", help="one JSON object per input line")
     pred.add_argument("--beam", type=int, default=1, metavar="N", help="beam width (1 = greedy)")
     pred.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    pred.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                      help="onnx (default when the bundle has its graphs) or torch (the reference; "
+                           "needs latexsnip[train])")
+    pred.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: up to 4)")
     pred.add_argument("--bundle", metavar="DIR", help="model bundle (default: the shipped one)")
 
     rend = sub.add_parser(
@@ -85,7 +89,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from latexsnip.imageio import read_stdin_image
 
     try:
-        engine = Engine.load(args.bundle, device=args.device)
+        engine = Engine.load(args.bundle, device=args.device, backend=args.backend,
+                             threads=args.threads)
     except (LatexsnipError, ValueError) as exc:
         print(f"latexsnip: cannot load the model: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot set-up of a development/usage checkout: system packages (Debian/Ubuntu), .venv with
-# the pinned torch pair, latexsnip (editable) with its test tools.
+# the pinned torch pair, latexsnip (editable) with its training extra and test tools.
 #
 #   bash packaging/setup.sh            # app + tests
 #   bash packaging/setup.sh --train    # also the extra TeX fonts used to render training data
@@ -61,6 +61,9 @@ else
   "${PIP[@]}" install $TORCH
 fi
 
-echo "==> latexsnip and test tools"
-"${PIP[@]}" install -e '.[dev]'
-.venv/bin/python -c "import torch, timm, x_transformers, tokenizers, PySide6; print('ok: torch', torch.__version__, '| PySide6', PySide6.__version__)"
+# Developers and CI get the training extra (torch, timm, x-transformers, onnx): the tests compare
+# the app's ONNX engine with the torch model and export graphs. Users' `pip install latexsnip`
+# needs none of it.
+echo "==> latexsnip with its training extra and test tools"
+"${PIP[@]}" install -e '.[dev,train]'
+.venv/bin/python -c "import torch, timm, x_transformers, onnx, onnxruntime, tokenizers, PySide6; print('ok: torch', torch.__version__, '| onnxruntime', onnxruntime.__version__, '| PySide6', PySide6.__version__)"

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "errors": ("errors", "add_errors_parser", "edit statistics of an eval report's predictions"),
     "snipset": ("snipset", "add_snipset_parser", "build the screen-snip evaluation set"),
     "export": ("export", "add_export_parser", "write a shippable bundle from a run or bundle"),
+    "export-onnx": ("onnx_export", "add_export_onnx_parser",
+                    "write a bundle's weight-free ONNX graphs (the app's engine)"),
     "next-init": ("lineage", "add_next_init_parser", "print the --init path for the next leg"),
     "average": ("average", "add_average_parser",
                 "average the weights of several checkpoints of one run"),

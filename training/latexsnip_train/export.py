@@ -43,6 +43,8 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, help="bundle directory to write")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16")
     p.add_argument("--note", help="free text stored in the metadata")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="do not write the ONNX graphs the app's engine runs (export-onnx does)")
     p.set_defaults(func=run_export)
 
 
@@ -57,6 +59,10 @@ def run_export(args: argparse.Namespace) -> int:
         path = export_bundle(src, args.out, args.dtype, args.note)
     except BundleError as exc:
         raise SystemExit(f"latexsnip-train export: {exc} (give a run directory or a bundle)") from None
+    if not args.no_onnx:
+        from latexsnip_train.onnx_export import export_graphs
+
+        export_graphs(path)
     size = sum(f.stat().st_size for f in path.iterdir())
     meta = json.loads((path / "metadata.json").read_text())
     print(f"wrote {path} ({size / 2**20:.1f} MB, metrics {meta.get('metrics')})")
