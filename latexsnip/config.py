@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -61,11 +61,3 @@ class ModelConfig:
 
 
 MAX_BEAM = 32  # beam 5000 took 3 GB and 25 s; the app offers 1..10
-
-
-@dataclass
-class EngineSettings:
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int | None = None
-    max_input_pixels: int = 40_000_000  # refuse decoding bombs beyond this
-    extra: dict[str, Any] = field(default_factory=dict)

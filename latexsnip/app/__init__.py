@@ -1,9 +1,17 @@
 """The desktop app. Entry points for ``latexsnip/cli.py``; Qt is imported only when called.
 
-Module map: capture (screen grab registry) · selection (geometry maths) · overlay (snip UI) ·
-clipboard (formats + copy registry) · preview (renderer registry) · history (SQLite) ·
-settings (JSON) · single_instance (local socket) · worker (threads) · *_window/tray (widgets) ·
-application (controller) · scripted (``snip --region``).
+Module map (a test keeps it complete):
+
+- controller: application (signals → core and registries) · engine_factory (real or fake
+  engine) · worker (threads) · scripted (``snip --region``) · single_instance (local socket) ·
+  display (is there a screen?) · __main__ (``python -m latexsnip.app``)
+- handler registries: capture (screen grabs; portal for the Wayland portal) · clipboard
+  (formats + copy) · preview (renderers; preview_worker runs the fallbacks in a process) ·
+  availability (checks they share)
+- data: history (SQLite) · settings (JSON) · paths (where files live) · images (files, bytes,
+  drops → PIL) · qtimage (PIL ↔ Qt) · selection (geometry maths)
+- widgets: overlay (snip UI) · main_window · result_window · history_window · settings_dialog ·
+  preview_widget · tray
 """
 
 from __future__ import annotations
@@ -11,10 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-
-from latexsnip.app.compat import guard_pyside_refcount_bug
-
-guard_pyside_refcount_bug()  # before any Qt call; see compat.py
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage, QPixmap
 
 
@@ -34,9 +34,3 @@ def pil_to_png(img: Image.Image) -> bytes:
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()
-
-
-def png_to_pil(data: bytes | QByteArray) -> Image.Image:
-    img = Image.open(io.BytesIO(bytes(data)))
-    img.load()
-    return img

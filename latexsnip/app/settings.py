@@ -30,7 +30,7 @@ class Settings:
     preview_renderer: str = "auto"
     history_size: int = 500
     # Beam 5 vs greedy on 200 im2latex_val images: BLEU +0.019, edit distance -0.034, for 1.3x
-    # the median latency of one snip (training/RUNS.md, session 9). 1 = greedy.
+    # the median latency of one snip (training/RUNS.md, cpu-small-9). 1 = greedy.
     beam_width: int = 5
 
 

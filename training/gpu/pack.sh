@@ -2,7 +2,7 @@
 # Build gpu_carry/ (git-ignored) for a lent GPU machine, from the repo root:
 #   [BUDGET_MB=24] bash training/gpu/pack.sh [SHARDS_GLOB] [FORMULAS]
 # BUDGET_MB is for the renders; ~5 MB more travel (formulas, val slice, wheels), and the tracked
-# tree (~24 MB) plus gpu_carry/ must stay under the device's 64 MiB (session 10: 31 → 36 MiB).
+# tree (~24 MB) plus gpu_carry/ must stay under the device's 64 MiB (the gpu-1 carry: 31 → 36 MiB).
 # Needs the rendered shards and a formula list (training/RUNS.md says how to rebuild them).
 set -euo pipefail
 SHARDS=${1:-data/render3/shards}

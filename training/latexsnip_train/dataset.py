@@ -7,7 +7,6 @@ Bucketing (the thesis' recipe) groups images of similar size so little compute g
 
 from __future__ import annotations
 
-import math
 import random
 import zlib
 from collections.abc import Iterator
@@ -205,7 +204,3 @@ def to_tensors(batch: list[tuple[np.ndarray, list[int]]], pad_id: int) -> tuple[
     for i, (_, ids) in enumerate(batch):
         tokens[i, : len(ids)] = torch.tensor(ids)
     return images, tokens
-
-
-def batches_per_epoch_estimate(n_samples: int, batch_size: int) -> int:
-    return math.ceil(n_samples / batch_size)

@@ -57,7 +57,7 @@ class OptimConfig:
     grad_clip: float = 1.0
     accum: int = 1
     # True: warm-up and cosine both restart at the step a run was initialised from (--init), so
-    # each short fine-tuning leg (a session, a GPU lease) gets a whole schedule of total_steps.
+    # each short fine-tuning leg (a CPU leg, a GPU lease) gets a whole schedule of total_steps.
     restart_schedule: bool = False
     # True (with --max-minutes): the cosine follows the leg's clock, not total_steps, so a leg
     # anneals fully whatever its throughput turns out to be (a GPU lease's loader, a busy CPU).
@@ -242,7 +242,7 @@ def bf16_autocast_pays(device: torch.device) -> bool:
     """Whether bf16 autocast is fast here: on GPUs, and on CPUs with native bf16 dot products.
 
     Without `avx512_bf16`/AMX oneDNN emulates bf16 and a step is ~30x *slower* than fp32
-    (measured on a Zen 3 build machine in session 31: 100 s against 4 s per step; ADR 0007).
+    (measured on a Zen 3 machine, leg cpu-small-34: 100 s against 4 s per step; ADR 0007).
     """
     if device.type != "cpu":
         return True
