@@ -223,12 +223,26 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+NO_SOURCES = (
+    "corpus: no formula sources here — the default mix is read from {dir} (not part of the "
+    "clone: where each corpus comes from and its licence: docs/corpus.md); give your own with "
+    "--sources FILE[:WEIGHT] … (e.g. `latexsnip-train extract paper.tex -o mine.txt`, then "
+    "--sources mine.txt)")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.sources is None and not any(Path(p).exists() for p, _ in DEFAULT_SOURCES):
+        print(NO_SOURCES.format(dir=FORMULAS_DIR), file=sys.stderr)
+        return 2
     sources = args.sources or DEFAULT_SOURCES
     missing = [str(p) for p, _ in sources if not Path(p).exists()]
     if missing:
-        print(f"missing source files: {', '.join(missing)}", file=sys.stderr)
+        print(f"corpus: missing source files: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.exclude is None or not Path(args.exclude).is_file():
+        # Said, not silent: without it a validation formula could be trained on.
+        print(f"validation exclusion skipped: {args.exclude} not found (--exclude LABELS.tsv "
+              "to keep a validation set's formulas out of the corpus)", file=sys.stderr)
     stats = build_corpus(
         sources,
         args.out,

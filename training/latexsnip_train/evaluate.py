@@ -375,9 +375,17 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    labelled_dir = args.labelled_dir or default_val_dir()
+    if not (labelled_dir / "labels.tsv").is_file():
+        raise SystemExit(
+            f"eval: no labels.tsv in {labelled_dir} (a folder with labels.tsv and images/: "
+            "im2latex_val lives in the shared data, not in the clone; `render FORMULAS DIR` "
+            "without --shards writes one from your own formulas)")
+    if not args.bundle.is_dir():
+        raise SystemExit(f"eval: no model bundle at {args.bundle} (a run's final/ or best/, or "
+                         "resources/model/latexsnip-base)")
     from latexsnip.engine import Engine  # lazy: pulls in torch
 
-    labelled_dir = args.labelled_dir or default_val_dir()
     out_dir = args.out or Path("eval") / f"{args.bundle.stem}-{labelled_dir.name}"
     engine = Engine.load(args.bundle, device=args.device)
 

@@ -6,16 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from latexsnip.bundle import load_bundle, save_bundle
-
-DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"fp16": "float16", "fp32": "float32", "bf16": "bfloat16"}  # torch dtypes, by name
 
 
 def export_bundle(src: Path, out: Path, dtype: str = "fp16", note: str | None = None) -> Path:
     """Re-save ``src`` (a bundle dir, or a run dir: its ``best/``, else its ``final/``) as ``out``
     in ``dtype``."""
+    import torch  # here, not at the top: `latexsnip-train export` checks its paths first
+
+    from latexsnip.bundle import load_bundle, save_bundle
+
     src = bundle_of(src)
     bundle = load_bundle(src)
     model = bundle.build_model()
@@ -24,7 +24,7 @@ def export_bundle(src: Path, out: Path, dtype: str = "fp16", note: str | None = 
     if note:
         meta["note"] = note
     meta["exported_from"] = str(src)
-    return save_bundle(out, model, bundle.tokenizer, meta, dtype=DTYPES[dtype])
+    return save_bundle(out, model, bundle.tokenizer, meta, dtype=getattr(torch, DTYPES[dtype]))
 
 
 def bundle_of(src: Path) -> Path:
@@ -52,6 +52,9 @@ def run_export(args: argparse.Namespace) -> int:
     from latexsnip.errors import BundleError
 
     src = bundle_of(args.src)
+    if not (src / "metadata.json").is_file():
+        raise SystemExit(f"latexsnip-train export: no bundle at {src} (give a run directory "
+                         "with best/ or final/, or a bundle directory)")
     if src != args.src:
         print(f"exporting {src}" + ("" if src.name == "best" else
                                     " (the run has no best/: it was never validated)"))

@@ -153,7 +153,22 @@ def run_render(args: argparse.Namespace) -> int:
     if args.backend not in BACKENDS:
         print(f"unknown backend {args.backend!r}", file=sys.stderr)
         return 2
+    if not Path(args.formulas).is_file():
+        print(f"render: no such formula file: {args.formulas} (one formula a line: the output of "
+              "`latexsnip-train corpus`, or of `extract`)", file=sys.stderr)
+        return 2
     avail = available_fonts_for(args.backend)
+    if not avail:
+        print("render: no usable TeX here (pdflatex with amsmath/amssymb/bm/mathrsfs/cancel/"
+              "upgreek): `bash packaging/setup.sh --train` installs it; or --backend mathtext",
+              file=sys.stderr)
+        return 2
+    if args.fonts is None:
+        # Every installed font by default: one font teaches the model one typeface only.
+        args.fonts = ",".join(avail)
+        if not args.quiet:
+            print(f"fonts: {args.fonts} (all installed; --fonts to choose); "
+                  f"styles: {args.styles} (--styles)")
     missing = [f for f in _split(args.fonts) if f not in avail]
     if missing or not _split(args.fonts):
         print(f"fonts not available for {args.backend}: {missing}; available: {', '.join(avail)}",
@@ -240,11 +255,14 @@ def run_render(args: argparse.Namespace) -> int:
 def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("formulas", type=Path, help="text file, one formula per line (untrusted)")
     p.add_argument("out", type=Path, help="output directory")
-    p.add_argument("--fonts", default="cm",
-                   help="comma-separated font presets, one picked per batch (tex: cm,lm,times,"
-                        "mathptmx,palatino,mathpazo,sans,helvet,euler; mathtext: cm,stix,...)")
+    p.add_argument("--fonts", default=None,
+                   help="comma-separated font presets, one picked per batch (default: every one "
+                        "installed; tex: cm,lm,times,mathptmx,palatino,mathpazo,sans,helvet,"
+                        "euler,…; mathtext: cm,stix,...); repeat one to weight it")
     p.add_argument("--dpi", type=int, default=240)
-    p.add_argument("--styles", default="display", help="comma-separated: display,inline")
+    p.add_argument("--styles", default="display,display,inline",
+                   help="comma-separated, one picked per batch: display,inline (default "
+                        "display,display,inline: mostly display, as snipped formulas are)")
     p.add_argument("--limit", type=int, default=None, help="render only the first N formulas")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all CPUs)")
     p.add_argument("--backend", choices=BACKENDS, default="tex")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +110,15 @@ def add_resample_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_resample(args: argparse.Namespace) -> int:
+    for what, path, hint in (
+        ("corpus", args.corpus, "the output of `latexsnip-train corpus`"),
+        ("--reference", args.reference, "formulas whose lengths to follow; without the shared "
+         "data, any formula file of the kind you snip, e.g. the output of `extract`"),
+        ("--tokenizer", args.tokenizer, "e.g. resources/model/latexsnip-base/tokenizer.json"),
+    ):
+        if not Path(path).is_file():
+            print(f"resample: {what}: no such file: {path} ({hint})", file=sys.stderr)
+            return 2
     tokenizer = LatexTokenizer.from_file(args.tokenizer)
     lines = read_formula_lines(args.corpus)
     lengths = [len(tokenizer.encode(s)) for s in lines]

@@ -34,6 +34,10 @@ def add_tokenizer_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tokenizer(args: argparse.Namespace) -> int:
+    if not args.corpus.is_file():
+        raise SystemExit(f"tokenizer: no such corpus: {args.corpus} (the output of "
+                         "`latexsnip-train corpus`; to fine-tune the shipped model, keep its "
+                         "tokenizer instead: fit --init BUNDLE uses it)")
     tok, stats = train_tokenizer(args.corpus, args.vocab_size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(tok.to_json(), encoding="utf-8")
