@@ -7,7 +7,7 @@
 #
 # Environment:
 #   LATEXSNIP_TORCH="torch==X torchvision==Y"  torch pair to install (default: the CPU-capable
-#       pair that works on our build machines; for a CUDA GPU see README "GPU").
+#       pair that works on our build machines; for a CUDA GPU see docs/gpu.md).
 #   LATEXSNIP_TORCH_INDEX=<url>      extra pip index for torch (e.g. PyTorch's CPU or CUDA index)
 #   LATEXSNIP_SKIP_APT=1             don't touch system packages
 #   PYTHON=python3.11                interpreter for the venv
