@@ -166,15 +166,34 @@ def index(results: list[Result]) -> str:
         "marked current. Results of earlier bundles: training/RUNS.md, and git history",
         "(`git show 461202966bb4:benchmarks/results/<file>` for the files named there).",
         "",
-        "| file | kind | variant | date | bundle | status |",
-        "|---|---|---|---|---|---|",
+        "| file | kind | variant | date | bundle | measured on | status |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: r.name):
         bundle = str(r.data.get("bundle", "")).split(" (")[0]
         status = "current" if r.path in cur else "superseded"
         lines.append(f"| [{r.name}]({r.name}) | {KINDS[r.kind]} | {_label(r)} | "
-                     f"{r.date[:10] or '-'} | {bundle or '-'} | {status} |")
+                     f"{r.date[:10] or '-'} | {bundle or '-'} | {measured_on(r)} | {status} |")
     return "\n".join(lines) + "\n"
+
+
+def measured_on(r: Result) -> str:
+    """Which images and machine a result measured, from the fields its script writes."""
+    d = r.data
+    if r.kind == "accuracy":
+        sets = [f"{b.get('dir', name)}" + (f" (limit {b['limit']}, seed {b.get('seed', 0)})"
+                                           if b.get("limit") else "")
+                for name, b in d["sets"].items()]
+        where = [*sets, f"{d.get('device', '?')}, {d.get('threads', '?')} threads"]
+    elif r.kind == "latency":
+        where = [str(d.get("images", "?")),
+                 f"{d.get('cpu_count', '?')} cores, {d.get('threads', '?')} threads, "
+                 f"torch {d.get('torch', '?')}"]
+    else:
+        where = [str(d.get("machine", "?")), f"config {d.get('config', '?')}"]
+    if d.get("command"):
+        where.insert(0, f"`{d['command']}`")
+    return "; ".join(where).replace("|", "/")
 
 
 def replace_block(text: str, block: str) -> str:
