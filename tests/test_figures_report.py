@@ -27,8 +27,9 @@ def test_readme_and_index_match_the_results() -> None:
 
 def _accuracy(bleu: float, beam: int, date: str) -> dict:
     row = {"set": "im2latex_val", "n": 500, "bleu": bleu, "edit_distance": 0.1, "exact_match": 0.1}
-    return {"beam": beam, "date": date, "bundle": "runs/x",
-            "sets": {"im2latex_val": {"rows": [row, {**row, "set": "  dark", "n": 100}]}}}
+    return {"beam": beam, "date": date, "bundle": "runs/x", "device": "cpu", "threads": 2,
+            "sets": {"im2latex_val": {"dir": "val", "limit": 500, "seed": 0,
+                                      "rows": [row, {**row, "set": "  dark", "n": 100}]}}}
 
 
 def test_newest_result_of_each_variant_is_current(tmp_path: Path) -> None:
@@ -47,8 +48,8 @@ def test_newest_result_of_each_variant_is_current(tmp_path: Path) -> None:
     assert "| im2latex_val | beam 5 | 500 | 0.600 |" in block
     assert "dark" not in block  # per-condition rows stay in the file
     assert "| greedy | 50 | 300.0 | 500.0 | 21 | 2 | ? |" in block
-    assert "[old.json](old.json) | accuracy | greedy | 2026-01-01 | runs/x | superseded |" in (
-        report.index(results))
+    assert ("[old.json](old.json) | accuracy | greedy | 2026-01-01 | runs/x | "
+            "val (limit 500, seed 0); cpu, 2 threads | superseded |") in report.index(results)
 
 
 def test_unknown_result_file_and_missing_markers_are_errors(tmp_path: Path) -> None:
