@@ -55,28 +55,38 @@ class Bundle:
     def build_model(self) -> LatexOCR:
         from latexsnip.model import LatexOCR
 
+        self.check_weights_fit()  # before allocating: a wrong config may ask for gigabytes
         model = LatexOCR(self.config)
         state = {k: v.float() for k, v in self.weights().items()}
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+    def check_weights_fit(self) -> None:
+        """``BundleError`` unless the weights have exactly the tensors and shapes the config
+        implies. The model is built on torch's meta device: shapes only, no memory."""
+        import torch
+
+        from latexsnip.model import LatexOCR
+
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in LatexOCR(self.config).state_dict().items()}
+        actual = {k: tuple(v.shape) for k, v in self.weights().items()}
         # load_state_dict raises a bare RuntimeError on shape mismatches: report them ourselves.
-        expected = model.state_dict()
-        mismatched = [
-            f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
-            for k, v in state.items()
-            if k in expected and v.shape != expected[k].shape
-        ]
+        mismatched = [f"{k} {actual[k]} vs {expected[k]}" for k in actual
+                      if k in expected and actual[k] != expected[k]]
         if mismatched:
             raise BundleError(
                 f"weights do not fit the config in {self.path}: {len(mismatched)} tensors have "
                 f"the wrong shape (weights vs config, e.g. {mismatched[:3]})"
             )
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = sorted(set(expected) - set(actual))
+        unexpected = sorted(set(actual) - set(expected))
         if missing or unexpected:
             raise BundleError(
                 f"weights do not fit the config in {self.path}: "
                 f"{len(missing)} missing (e.g. {missing[:3]}), "
                 f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
             )
-        return model.eval()
 
 
 def sha256_file(path: Path) -> str:
@@ -142,6 +152,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"cannot read {path.name} of bundle {path.parent}: {exc}") from exc
+    except RecursionError as exc:
+        raise BundleError(f"cannot read {path.name} of bundle {path.parent}: nested too "
+                          "deeply") from exc
     if not isinstance(data, dict):
         raise BundleError(f"{path} must hold a JSON object")
     return data

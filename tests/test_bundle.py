@@ -231,3 +231,74 @@ def test_pickle_disguised_as_safetensors(bundle_copy, tmp_path, kind):
     with pytest.raises(BundleError, match="cannot read model.safetensors"):
         load_bundle(bundle_copy)
     assert not marker.exists(), "the weights file was unpickled"
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile configs: refused before anything is allocated, and never a traceback from the CLI
+# --------------------------------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    ({"dim": 10**9}, "dim=1000000000 is out of range"),
+    ({"max_width": 10**7}, "max_width=10000000 is out of range"),
+    ({"dim": 4096}, "dim=4096 is out of range"),
+    ({"heads": 0}, "heads=0 is out of range"),
+    ({"patch": 0}, "patch=0 is out of range"),
+    ({"patch": 7}, "patch must be 8, 16 or 32"),
+    ({"dim": "256"}, "dim must be an integer"),
+    ({"dim": 65}, "multiple of heads"),
+    ({"max_tokens": -5}, "max_tokens=-5 is out of range"),
+    ({"dropout": float("nan")}, "dropout"),
+    ({"stem_channels": [32, 32]}, "same length"),
+    ({"stem_layers": "abc"}, "stem_layers must be a list"),
+    ({"feature_norm": "yes"}, "feature_norm must be true or false"),
+    ({"eos_id": 10**6}, "eos_id"),
+    ({"max_height": 8192, "max_width": 16384, "dim": 2048}, "too large"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_CONFIGS,
+                         ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(BAD_CONFIGS)])
+def test_hostile_config_is_refused_with_a_message(bundle_copy, changes, message):
+    _edit_json(bundle_copy / "config.json", **changes)
+    _rehash(bundle_copy)
+    with pytest.raises(BundleError, match="invalid config.json") as info:
+        load_bundle(bundle_copy)
+    assert message in str(info.value)
+
+
+def test_deeply_nested_json_is_a_bundle_error(bundle_copy):
+    (bundle_copy / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    _rehash(bundle_copy)
+    with pytest.raises(BundleError, match="nested too deeply"):
+        load_bundle(bundle_copy)
+
+
+def test_shapes_are_compared_before_the_model_is_allocated(bundle_copy, monkeypatch):
+    """A config that passes the ranges but does not fit the weights (dim 2048, 48 layers: ~10 GB
+    in fp32) is refused using shapes from torch's meta device, never built for real."""
+    import latexsnip.model as model_module
+
+    _edit_json(bundle_copy / "config.json", dim=2048, encoder_depth=48, decoder_depth=48)
+    _rehash(bundle_copy)
+    devices = []
+    real = model_module.LatexOCR
+
+    def spy(cfg):
+        devices.append(torch.empty(0).device.type)
+        return real(cfg)
+
+    monkeypatch.setattr(model_module, "LatexOCR", spy)
+    with pytest.raises(BundleError, match="wrong shape"):
+        load_bundle(bundle_copy).build_model()
+    assert devices == ["meta"]
+
+
+def test_cli_reports_a_bad_bundle_without_a_traceback(bundle_copy, formula_png, capsys):
+    from latexsnip.cli import main
+
+    _edit_json(bundle_copy / "config.json", heads=0)
+    _rehash(bundle_copy)
+    code = main(["predict", "--device", "cpu", "--bundle", str(bundle_copy), str(formula_png)])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot load the model" in err and "heads=0" in err
+    assert "Traceback" not in err
