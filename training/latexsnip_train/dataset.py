@@ -22,6 +22,7 @@ from latexsnip.config import ModelConfig
 from latexsnip.errors import ImageError
 from latexsnip.preprocess import collate, prepare
 from latexsnip.tokenizer import LatexTokenizer
+from latexsnip_train.augment import augment
 from latexsnip_train.shards import Sample, find_shards, iter_shards
 
 
@@ -45,15 +46,8 @@ class LoaderConfig:
     mathtext_fraction: float = 0.0  # share of samples taken from the mathtext stream
 
 
-def _augment_fn():
-    try:
-        from latexsnip_train.augment import augment
-    except ImportError:  # keeps the loader usable while augmentation is being developed
-        return None
-    return augment
-
-
-def _fallback_downscale(render: Image.Image, rng: np.random.Generator, dpi: float) -> Image.Image:
+def _clean_downscale(render: Image.Image, rng: np.random.Generator, dpi: float) -> Image.Image:
+    """A clean sample (``clean_fraction``): only the change to a screen's resolution."""
     target = rng.uniform(90, 150)
     f = target / dpi
     return render.resize((max(1, round(render.width * f)), max(1, round(render.height * f))),
@@ -141,7 +135,6 @@ class BucketedShardDataset(IterableDataset):
     def samples(self) -> Iterator[tuple[np.ndarray, list[int]]]:
         info = get_worker_info()
         worker = info.id if info else 0
-        augment = _augment_fn()
         cfg = self.model_cfg
         nrng = np.random.default_rng(self._seed_for(worker, 0))
         for sample in self._raw_samples(worker):
@@ -154,10 +147,10 @@ class BucketedShardDataset(IterableDataset):
                 continue
             dpi = float(sample.meta.get("dpi", 240))
             try:
-                if augment is not None and nrng.random() >= self.cfg.clean_fraction:
+                if nrng.random() >= self.cfg.clean_fraction:
                     image = augment(sample.image, nrng, dpi=dpi, strength=self.cfg.augment_strength)
                 else:
-                    image = _fallback_downscale(sample.image, nrng, dpi)
+                    image = _clean_downscale(sample.image, nrng, dpi)
                 array = prepare(image, cfg).array
             except ImageError:
                 continue
