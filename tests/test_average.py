@@ -68,7 +68,7 @@ def test_cli_validates_the_average(tiny_bundle, tmp_path) -> None:
     assert main(["average", str(tmp_path / "avg"), str(a), str(b), "--validate", "3",
                  "--val-dir", str(val)]) == 0
     metrics = load_bundle(tmp_path / "avg").metadata["metrics"]
-    assert set(metrics) == {"val_bleu", "val_ed", "val_exact", "val_loss"}
+    assert set(metrics) == {"val_bleu", "val_ed", "val_exact", "val_loss", "val_bleu_raw"}
     assert 0.0 <= metrics["val_bleu"] <= 1.0 and metrics["val_loss"] > 0
 
 

@@ -157,3 +157,27 @@ def test_run_eval_with_fake_engine(
     assert seen == {"load": (Path("m.bundle"), "auto"), "beam": 3}
     assert (out / "report.json").is_file()
     assert "BLEU-4" in capsys.readouterr().out
+
+
+def test_val_parts_are_fixed_disjoint_and_cover_the_rows() -> None:
+    from latexsnip_train.evaluate import LabelledItem, val_part
+
+    items = [LabelledItem(f"{i}.png", f"x_{i}") for i in range(40)]
+    selection = val_part(items, "selection")
+    report = val_part(items, "report")
+    assert [it.file for it in selection] == ["0.png", "17.png", "34.png"]
+    assert len(report) == 37 and not {it.file for it in report} & {it.file for it in selection}
+    assert val_part(items, "all") == items
+    with pytest.raises(ValueError, match="unknown validation part"):
+        val_part(items, "test")
+
+
+def test_the_shared_val_split_has_the_documented_slice_sizes() -> None:
+    from latexsnip_train.evaluate import default_val_dir, read_labels, val_part
+
+    if not (default_val_dir() / "labels.tsv").is_file():
+        pytest.skip("shared im2latex_val not present")
+    items = read_labels(default_val_dir())
+    assert len(items) == 8468
+    assert len(val_part(items, "selection")) == 499
+    assert len(val_part(items, "report")) == 7969

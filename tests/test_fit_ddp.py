@@ -362,3 +362,20 @@ def test_bf16_autocast_pays_on_gpus_and_asks_onednn_on_cpus() -> None:
     assert bf16_autocast_pays(torch.device("cuda"))  # the device type alone decides
     assert bf16_autocast_pays(torch.device("cpu")) == bool(
         torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def test_corrupt_inputs_spares_bos_and_padding_and_hits_about_the_rate() -> None:
+    from latexsnip_train.fit import corrupt_inputs
+
+    torch.manual_seed(0)
+    inputs = torch.full((64, 50), 7)
+    inputs[:, 0] = 1  # BOS
+    inputs[:, 40:] = 0  # padding
+    assert torch.equal(corrupt_inputs(inputs, 0.0, 100, pad_id=0), inputs)
+    out = corrupt_inputs(inputs, 0.3, 100, pad_id=0)
+    assert torch.equal(out[:, 0], inputs[:, 0]) and torch.equal(out[:, 40:], inputs[:, 40:])
+    changed = (out[:, 1:40] != inputs[:, 1:40]).float().mean().item()
+    assert 0.25 < changed < 0.35  # ~0.3, less the draws that land on the same id
+    assert int(out.min()) >= 0 and int(out[:, 1:40].min()) >= 3 and int(out.max()) < 100
+    with pytest.raises(ValueError, match="token_corruption"):
+        OptimConfig(token_corruption=1.0)

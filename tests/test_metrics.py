@@ -197,3 +197,15 @@ def test_to_dict_is_json_ready() -> None:
     rep = evaluate_pairs(["a b"], ["a c"], normalizer=split_normalizer)
     data = json.loads(json.dumps(rep.to_dict()))
     assert "samples" not in data and data["n"] == 1 and len(data["buckets"]) == 6
+
+
+def test_raw_bleu_scores_the_labels_own_tokens() -> None:
+    from latexsnip_train.metrics import raw_bleu
+
+    refs = [r"\lbrace x _ { i } \rbrace + { \frac { a } { b } } = c d e"]
+    hyps = [r"\{ x _ { i } \} + \frac { a } { b } = c d e"]
+    report = evaluate_pairs(refs, hyps)
+    assert report.bleu == pytest.approx(1.0)  # the same formula once canonical
+    assert report.bleu_raw == pytest.approx(raw_bleu(refs, hyps))
+    assert 0.0 < report.bleu_raw < 0.9  # spelled differently, so raw tokens disagree
+    assert raw_bleu(refs, refs) == pytest.approx(1.0)

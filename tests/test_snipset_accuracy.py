@@ -91,3 +91,11 @@ def test_accuracy_benchmark_on_seed_bundle(tmp_path: Path, capsys: pytest.Captur
     assert sum(b["n"] for b in by_length) == 5
     assert "| im2latex_val: reference tokens |" in table
     assert f"| {by_length[0]['tokens']} | {by_length[0]['n']} |" in table
+    # The val set is scored on its report slice by default (row 0 is the selection slice's).
+    assert data["sets"]["im2latex_val"]["part"] == "report"
+    assert data["sets"]["snips"]["part"] == "all"
+    assert "raw BLEU-4" in table and rows[0]["bleu_raw"] is not None
+    rc = accuracy.main(["--bundle", str(bundle), "--val-dir", str(val), "--sets", "val",
+                        "--part", "selection", "--json", str(out), "--quiet", "--threads", "1"])
+    assert rc == 0
+    assert json.loads(out.read_text())["sets"]["im2latex_val"]["rows"][0]["n"] == 1

@@ -62,7 +62,8 @@ def add_average_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, help="bundle directory to write")
     p.add_argument("sources", type=Path, nargs="+", help="bundle directories (oldest first)")
     p.add_argument("--validate", type=int, default=0, metavar="N",
-                   help="score the average on N val images (fit's subset: same seed); 0 = skip")
+                   help="score the average on N images of the selection slice (fit's subset: "
+                        "same seed; N >= 499: all of it); 0 = skip")
     p.add_argument("--val-dir", type=Path, help="labelled val dir (default: im2latex_val)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.set_defaults(func=run_average)

@@ -26,6 +26,8 @@ VAL_LABELS = shared_dir() / "data/im2latex_val/labels.tsv"
 # (file, weight): weight 2 repeats every formula twice, 0.5 keeps a random half.  Repeats are
 # deliberate oversampling (in-domain im2latex spelling), so they survive deduplication.
 DEFAULT_SOURCES: list[tuple[Path, float]] = [
+    # Physics research writing (hep-th, GR, cosmology): closest to the arXiv test domain.
+    (FORMULAS_DIR / "physics_tex.txt", 2.0),
     (FORMULAS_DIR / "github_tex.txt", 1.0),
     (FORMULAS_DIR / "pix2tex_wiki.txt", 1.0),
     (FORMULAS_DIR / "pix2tex_val.txt", 1.0),

@@ -69,6 +69,25 @@ def read_labels(labelled_dir: Path) -> list[LabelledItem]:
     return items
 
 
+# Fixed validation slices (ADR 0011): rows of labels.tsv after the header, numbered 0.. in file
+# order. "selection" (index % 17 == 0, 499 of im2latex_val's 8,468) is the only place to choose
+# checkpoints, averages, thresholds and decoding settings; "report" (every other row) is what
+# figures are quoted on and is never tuned on. "all" keeps every row.
+SELECTION_STRIDE = 17
+VAL_PARTS = ("all", "selection", "report")
+
+
+def val_part(items: list[LabelledItem], part: str) -> list[LabelledItem]:
+    """The ``part`` ("all", "selection" or "report") of a labels.tsv's rows, in file order."""
+    if part == "all":
+        return items
+    if part == "selection":
+        return items[::SELECTION_STRIDE]
+    if part == "report":
+        return [it for i, it in enumerate(items) if i % SELECTION_STRIDE]
+    raise ValueError(f"unknown validation part {part!r}; expected one of {', '.join(VAL_PARTS)}")
+
+
 def subsample(items: list[LabelledItem], limit: int | None, seed: int) -> list[LabelledItem]:
     """A reproducible random subset of ``limit`` items, kept in file order."""
     if limit is None or limit >= len(items):
@@ -226,14 +245,17 @@ def evaluate_dir(
     seed: int = 0,
     normalizer: Normalizer | None = None,
     progress: bool = True,
+    part: str = "all",
 ) -> EvalReport:
     """Predict every (or a seeded random ``limit`` of) image in ``labelled_dir`` and score it.
+
+    ``part``: "selection" or "report" restricts to that fixed slice first (``val_part``).
 
     ``predictor``: see ``as_predict_fn``. Prediction timings land in ``report.timings``; the
     report files are written when ``out_dir`` is given.
     """
     labelled_dir = Path(labelled_dir)
-    items = subsample(read_labels(labelled_dir), limit, seed)
+    items = subsample(val_part(read_labels(labelled_dir), part), limit, seed)
     paths = [labelled_dir / "images" / it.file for it in items]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -242,7 +264,7 @@ def evaluate_dir(
     report = evaluate_pairs([it.latex for it in items], run.texts, normalizer=normalizer)
     report.timings.update(_timing_summary(run))
     if out_dir is not None:
-        meta = {"labelled_dir": str(labelled_dir), "limit": limit, "seed": seed}
+        meta = {"labelled_dir": str(labelled_dir), "part": part, "limit": limit, "seed": seed}
         write_outputs(Path(out_dir), report, items, run.texts, paths, meta)
     return report
 
@@ -366,6 +388,9 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     p.add_argument("--limit", type=int, default=None, help="seeded random subset of N images")
     p.add_argument("--seed", type=int, default=0, help="subset seed (default 0)")
+    p.add_argument("--part", choices=VAL_PARTS, default="all",
+                   help="fixed slice of labels.tsv: selection (row %% 17 == 0, for choosing), "
+                        "report (the rest, for reporting) or all (default)")
     p.add_argument("--out", type=Path, default=None, help="report directory")
     p.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -401,6 +426,7 @@ def run_eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         out_dir=out_dir,
         seed=args.seed,
+        part=args.part,
     )
     print(format_report(report))
     print(f"\nreport: {out_dir / 'report.json'}\nmistakes: {out_dir / 'mistakes.html'}")

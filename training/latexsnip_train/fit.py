@@ -54,6 +54,9 @@ class OptimConfig:
     total_steps: int = 60_000  # cosine decay length; later steps keep the floor
     min_lr_frac: float = 0.05
     label_smoothing: float = 0.05
+    # Share of the decoder's input tokens (after BOS) replaced by random ones while training, so
+    # the next token must come from the image rather than from a memorised formula's prefix.
+    token_corruption: float = 0.0
     grad_clip: float = 1.0
     accum: int = 1
     # True: warm-up and cosine both restart at the step a run was initialised from (--init), so
@@ -75,12 +78,18 @@ class OptimConfig:
             raise ValueError(f"optim.schedule must be 'cosine' or 'wsd', not {self.schedule!r}")
         if not 0.0 < self.decay_fraction <= 1.0:
             raise ValueError("optim.decay_fraction must be in (0, 1]")
+        if not 0.0 <= self.token_corruption < 1.0:
+            raise ValueError("optim.token_corruption must be in [0, 1)")
 
 
 @dataclass
 class RunConfig:
     eval_every: int = 1000
-    eval_limit: int = 200
+    eval_limit: int = 200  # 0: the whole validation part
+    # Which slice of the validation labels the in-training evals (and best/) use: "" = the
+    # selection slice of the shared im2latex_val, never its report set (ADR 0011), and all of a
+    # config's own val_dir; or "selection" / "report" / "all" explicitly.
+    eval_part: str = ""
     checkpoint_minutes: float = 10.0
     log_every: int = 20
     num_workers: int = 1
@@ -166,6 +175,22 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def corrupt_inputs(inputs: torch.Tensor, rate: float, vocab_size: int, pad_id: int,
+                   special: int = 3) -> torch.Tensor:
+    """Replace about ``rate`` of the decoder inputs after the first (BOS) with random tokens.
+
+    Padding and the BOS column stay; replacements are drawn from the ordinary vocabulary (ids
+    from ``special`` on: pad/BOS/EOS are never injected). The targets are left alone.
+    """
+    if rate <= 0:
+        return inputs
+    hit = torch.rand(inputs.shape, device=inputs.device) < rate
+    hit[:, 0] = False
+    hit &= inputs != pad_id
+    noise = torch.randint(special, vocab_size, inputs.shape, device=inputs.device)
+    return torch.where(hit, noise, inputs)
+
+
 def _dist_info() -> tuple[int, int, int]:
     return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
             int(os.environ.get("LOCAL_RANK", 0)))
@@ -191,7 +216,7 @@ def quick_validate(model: LatexOCR, tokenizer: LatexTokenizer, items: list[tuple
     model.train()
     report = evaluate_pairs([ref for _, ref in prepared], [hyps[i] for i in range(len(prepared))])
     return {"val_bleu": report.bleu, "val_ed": report.edit_distance, "val_exact": report.exact_match,
-            "val_loss": val_loss}
+            "val_loss": val_loss, "val_bleu_raw": report.bleu_raw}
 
 
 def target_ids(tokenizer: LatexTokenizer, cfg: ModelConfig, ref: str) -> list[int] | None:
@@ -231,10 +256,12 @@ def teacher_forced_nll(model: LatexOCR, tokenizer: LatexTokenizer, prepared: lis
     return total / max(1, n_tokens)
 
 
-def load_val_items(val_dir: Path, limit: int, seed: int = 0) -> list[tuple[Any, str]]:
-    from latexsnip_train.evaluate import read_labels, subsample
+def load_val_items(val_dir: Path, limit: int, seed: int = 0,
+                   part: str = "selection") -> list[tuple[Any, str]]:
+    """A seeded ``limit`` (0: all) of the ``part`` slice of ``val_dir``, images loaded."""
+    from latexsnip_train.evaluate import read_labels, subsample, val_part
 
-    items = subsample(read_labels(val_dir), limit, seed)
+    items = subsample(val_part(read_labels(val_dir), part), limit or None, seed)
     return [(load_image(val_dir / "images" / it.file), it.latex) for it in items]
 
 
@@ -371,7 +398,7 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
         print(f"validating on {len(val_items)} formulas held out of {shard_source} "
               f"(--val-split {cfg.val_split:g}; never trained on)")
     elif master and val_dir is not None:
-        val_items = load_val_items(val_dir, cfg.run.eval_limit)
+        val_items = load_val_items(val_dir, cfg.run.eval_limit, part=_eval_part(cfg))
     if master and not val_items:
         _warn_no_validation(val_missing or f"no formula of {shard_source} fell into the "
                             f"{cfg.val_split:g} split")
@@ -445,7 +472,11 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             sync = not distributed or micro == cfg.optim.accum - 1
             with contextlib.nullcontext() if sync else train_model.no_sync():
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = train_model(images, tokens[:, :-1])
+                    inputs = corrupt_inputs(tokens[:, :-1], cfg.optim.token_corruption,
+                                            model_cfg.vocab_size, model_cfg.pad_id,
+                                            special=max(model_cfg.pad_id, model_cfg.bos_id,
+                                                        model_cfg.eos_id) + 1)
+                    logits = train_model(images, inputs)
                     loss = nn.functional.cross_entropy(
                         logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
                         ignore_index=model_cfg.pad_id, label_smoothing=cfg.optim.label_smoothing)
@@ -618,7 +649,12 @@ def _validation_source(cfg: TrainConfig, base: Path,
         if not (val_dir / "labels.tsv").is_file():
             return None, "", f"the default validation set {val_dir} is not here"
     size = (val_dir / "labels.tsv").stat().st_size
-    return val_dir, f"{val_dir.name}/labels.tsv {size} bytes, first {limit}", ""
+    return (val_dir, f"{val_dir.name}/labels.tsv {size} bytes, {_eval_part(cfg)} part, "
+                     f"{limit or 'all'}", "")
+
+
+def _eval_part(cfg: TrainConfig) -> str:
+    return cfg.run.eval_part or ("all" if cfg.val_dir else "selection")
 
 
 def load_split_items(shard_source: Path, fraction: float, limit: int,
@@ -639,7 +675,7 @@ def load_split_items(shard_source: Path, fraction: float, limit: int,
         img = sample.image
         items[latex] = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))),
                                   Image.Resampling.LANCZOS)
-        if len(items) >= limit:
+        if limit and len(items) >= limit:
             break
     return [(img, latex) for latex, img in items.items()]
 

@@ -82,13 +82,13 @@ def match_lengths(
     return [lines[i] for i in chosen]
 
 
-def _reference_lengths(path: Path, tokenizer: LatexTokenizer) -> list[int]:
+def _reference_canonical(path: Path) -> list[str]:
     from latexsnip_train.normalize import NormalizationError, normalize_latex
 
     out = []
     for line in read_formula_lines(path):
         try:
-            out.append(len(tokenizer.encode(normalize_latex(line))))
+            out.append(normalize_latex(line))
         except NormalizationError:
             continue
     return out
@@ -106,6 +106,10 @@ def add_resample_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-repeats", type=int, default=1, metavar="K",
                    help="pick a formula up to K times, so rare long formulas can fill their share "
                         "(default 1: without replacement)")
+    p.add_argument("--variety", action="store_true",
+                   help="vary the picked formulas with the draw's seed: renaming, splicing, "
+                        "joining, spacing and \\left..\\right at the reference's rates "
+                        "(latexsnip_train.variety)")
     p.set_defaults(func=run_resample)
 
 
@@ -122,13 +126,23 @@ def run_resample(args: argparse.Namespace) -> int:
     tokenizer = LatexTokenizer.from_file(args.tokenizer)
     lines = read_formula_lines(args.corpus)
     lengths = [len(tokenizer.encode(s)) for s in lines]
-    ref = _reference_lengths(args.reference, tokenizer)
+    ref_lines = _reference_canonical(args.reference)
+    ref = [len(tokenizer.encode(s)) for s in ref_lines]
     picked = match_lengths(lines, lengths, ref, args.n, seed=args.seed,
                            max_repeats=args.max_repeats)
+    if args.variety:
+        from latexsnip_train.variety import LabelStyle, repeat_profile, vary_draw
+
+        print(f"before variety: {repeat_profile(picked)}")
+        style = LabelStyle.measure(ref_lines, picked)
+        picked, stats = vary_draw(picked, style, seed=args.seed)
+        print(stats.line())
+        print(f"after variety:  {repeat_profile(picked)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(s + "\n" for s in picked), encoding="utf-8")
     length_of = dict(zip(lines, lengths, strict=True))
-    picked_lengths = sorted(length_of[s] for s in picked)
+    picked_lengths = sorted(
+        length_of[s] if s in length_of else len(tokenizer.encode(s)) for s in picked)
     ref_sorted = sorted(ref)
     print(f"wrote {len(picked):,} formulas ({len(set(picked)):,} distinct) of {len(lines):,} to "
           f"{args.out}; median length {picked_lengths[len(picked_lengths) // 2]} tokens "
