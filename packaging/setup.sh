@@ -29,7 +29,11 @@ APT_PACKAGES=(
   # Qt's X11 platform plugin, a virtual screen and clipboard tools for the GUI tests
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
   libxcb-shape0 libxcb-randr0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
-  libdbus-1-3 xvfb xclip xdotool
+  libdbus-1-3 xvfb xclip xdotool x11-xserver-utils
+  # Wayland tests (pytest -m wayland): a headless compositor, its screenshot and clipboard tools,
+  # and the screenshot portal stack (the wlr back-end needs PipeWire; gtk provides Access)
+  sway grim wl-clipboard dbus xdg-desktop-portal xdg-desktop-portal-wlr xdg-desktop-portal-gtk
+  pipewire
 )
 if [ "$TRAIN" = 1 ]; then
   APT_PACKAGES+=(texlive-fonts-extra texlive-plain-generic lmodern)  # lmodern: the "lm" font preset

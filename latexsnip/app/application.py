@@ -19,7 +19,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog, QSystemTrayIcon
 
 from latexsnip.app import clipboard
-from latexsnip.app.capture import CaptureError, CaptureHandler, capture_screens
+from latexsnip.app.capture import CaptureError, CaptureHandler, capture_screens, is_wayland
 from latexsnip.app.engine_factory import default_engine_factory
 from latexsnip.app.history import History
 from latexsnip.app.history_window import HistoryWindow
@@ -43,7 +43,15 @@ log = logging.getLogger(__name__)
 
 def app_clipboard_handlers() -> list:
     # The app lives on, so it can own the clipboard itself (Qt); helpers only if Qt fails.
-    return [clipboard.QtClipboard(), *clipboard.default_handlers()[:-1]]
+    # Except on Wayland: there Qt may set the clipboard only with keyboard focus and a fresh input
+    # serial, which the app lacks after a handed-over `snip --region` or once its overlay closed,
+    # and the compositor drops the offer without telling Qt. wl-copy serves it from its own
+    # process (wlr-data-control, or a focused popup on GNOME), so it goes first there.
+    helpers = clipboard.default_handlers()[:-1]
+    if is_wayland():
+        first = [h for h in helpers if h.name == "wl-copy"]
+        return [*first, clipboard.QtClipboard(), *(h for h in helpers if h not in first)]
+    return [clipboard.QtClipboard(), *helpers]
 
 
 class LatexsnipApp(QObject):

@@ -1,8 +1,9 @@
 """Screen capture handler registry: the first available handler that succeeds wins.
 
-Each handler has ``is_available()`` and ``capture() -> list[ScreenShot]`` (one shot per screen, or
-one shot of the whole desktop on Wayland, which the overlay splits). Backends:
-mss (X11, Windows, macOS), xdg-desktop-portal and grim (Wayland), Qt's grabWindow (fallback).
+Each handler has ``is_available()`` and ``capture() -> list[ScreenShot]``: one shot per screen with
+its logical desktop rectangle (the image holds its physical pixels), or, where the screens' layout
+is unknown, one shot of the whole desktop. Backends: mss (X11, Windows, macOS), xdg-desktop-portal
+and grim (Wayland), Qt's grabWindow (fallback). On Wayland the layout comes from ``screens``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Protocol
 from PIL import Image
 
 from latexsnip.app.availability import qt_gui_running
-from latexsnip.app.selection import Rect, best_shot_for_region
+from latexsnip.app.screens import Output, screen_layout
+from latexsnip.app.selection import Rect, compose_region, split_combined
 
 log = logging.getLogger(__name__)
 
@@ -78,27 +80,66 @@ class MssCapture:
         return shots
 
 
+Layout = Callable[[], "list[Output] | None"]
+
+
+def split_desktop(image: Image.Image, outputs: list[Output] | None) -> list[ScreenShot]:
+    """Cut one whole-desktop screenshot (it covers the outputs' bounding box at one scale) into
+    per-output shots at each output's own scale, so a scale-1 output gets 1:1 pixels even when
+    the image was rendered at a scale-2 neighbour's density."""
+    if not outputs:
+        return [ScreenShot(image, Rect(0, 0, image.width, image.height), "desktop")]
+    shots = []
+    boxes = split_combined(image.size, [o.geometry for o in outputs])
+    for output, box in zip(outputs, boxes, strict=True):
+        x, y, w, h = box.as_int_tuple()
+        if not (w and h):
+            continue
+        part = image.crop((x, y, x + w, y + h))
+        native = (round(output.geometry.w * output.scale), round(output.geometry.h * output.scale))
+        if native[0] > 0 and native[1] > 0 and native != part.size:
+            part = part.resize(native, Image.Resampling.BOX)
+        shots.append(ScreenShot(part, output.geometry, output.name))
+    return shots
+
+
 class GrimCapture:
-    """wlroots compositors (Sway, Hyprland…): ``grim -`` writes a PNG of all outputs to stdout."""
+    """wlroots compositors (Sway, Hyprland…): ``grim -o OUTPUT -`` per output (native pixels of
+    each), or ``grim -`` (all outputs in one PNG at the highest scale) cut up by the layout."""
 
     name = "grim"
 
-    def __init__(self, run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> None:
+    def __init__(self, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                 layout: Layout = screen_layout) -> None:
         self._run = run
+        self._layout = layout
 
     def is_available(self) -> bool:
         return is_wayland() and shutil.which("grim") is not None
 
-    def capture(self) -> list[ScreenShot]:
+    def _grim(self, *args: str) -> Image.Image:
         try:
-            proc = self._run(["grim", "-t", "png", "-"], capture_output=True, timeout=15, check=False)
+            proc = self._run(["grim", "-t", "png", *args, "-"], capture_output=True, timeout=15,
+                             check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CaptureError(f"grim: {exc}") from exc
         if proc.returncode != 0:
             raise CaptureError(f"grim failed: {proc.stderr.decode(errors='replace').strip()}")
-        img = Image.open(io.BytesIO(proc.stdout))
-        img.load()
-        return [ScreenShot(img.convert("RGB"), Rect(0, 0, img.width, img.height), "desktop")]
+        try:
+            img = Image.open(io.BytesIO(proc.stdout))
+            img.load()
+        except OSError as exc:
+            raise CaptureError(f"grim: unreadable image: {exc}") from exc
+        return img.convert("RGB")
+
+    def capture(self) -> list[ScreenShot]:
+        outputs = self._layout()
+        if outputs and all(o.name for o in outputs):
+            try:
+                return [ScreenShot(self._grim("-o", o.name), o.geometry, o.name) for o in outputs]
+            except CaptureError as exc:  # e.g. a name grim doesn't know: cut up the whole desktop
+                log.info("per-output grim failed (%s); capturing the whole desktop", exc)
+        return split_desktop(self._grim(), outputs)
 
 
 class PortalCapture:
@@ -106,6 +147,9 @@ class PortalCapture:
     for its event loop). The portal answers asynchronously with a file URI on a Request object."""
 
     name = "portal"
+
+    def __init__(self, layout: Layout = screen_layout) -> None:
+        self._layout = layout
 
     def is_available(self) -> bool:
         if not (is_wayland() and os.environ.get("DBUS_SESSION_BUS_ADDRESS")):
@@ -118,15 +162,20 @@ class PortalCapture:
         return QCoreApplication.instance() is not None
 
     def capture(self) -> list[ScreenShot]:
-        from latexsnip.app.portal import portal_screenshot
+        from latexsnip.app.portal import PortalError, portal_screenshot
 
-        path = portal_screenshot(timeout_ms=20_000)
+        try:
+            path = portal_screenshot(timeout_ms=20_000)
+        except PortalError as exc:
+            raise CaptureError(str(exc)) from exc
         try:
             img = Image.open(path)
             img.load()
+        except OSError as exc:
+            raise CaptureError(f"portal: unreadable image {path}: {exc}") from exc
         finally:
-            Path(path).unlink(missing_ok=True)  # the portal leaves it in ~/Pictures
-        return [ScreenShot(img.convert("RGB"), Rect(0, 0, img.width, img.height), "desktop")]
+            Path(path).unlink(missing_ok=True)  # the portal leaves it in ~/Pictures or /tmp
+        return split_desktop(img.convert("RGB"), self._layout())
 
 
 class QtCapture:
@@ -178,13 +227,22 @@ def capture_screens(handlers: Sequence[CaptureHandler] | None = None) -> list[Sc
 def capture_region(
     region: tuple[int, int, int, int], handlers: Sequence[CaptureHandler] | None = None
 ) -> Image.Image:
-    """Crop of a desktop rectangle (X, Y, W, H in the backend's desktop coordinates)."""
+    """Picture of a desktop rectangle (X, Y, W, H in logical desktop coordinates; may span
+    screens, see ``selection.compose_region``)."""
     shots = capture_screens(handlers)
-    found = best_shot_for_region(
-        Rect(*region), [(s.geometry, s.image.size) for s in shots]
-    )
-    if found is None:
+    plan = compose_region(Rect(*region), [(s.geometry, s.image.size) for s in shots])
+    if plan is None:
         raise CaptureError(f"region {region} is outside every screen")
-    index, box = found
-    x, y, w, h = box.as_int_tuple()
-    return shots[index].image.crop((x, y, x + w, y + h))
+    size, pieces = plan
+    if len(pieces) == 1 and pieces[0].target == Rect(0, 0, *size):
+        x, y, w, h = pieces[0].source.as_int_tuple()
+        return shots[pieces[0].index].image.crop((x, y, x + w, y + h))
+    out = Image.new("RGB", size, "white")  # a gap between screens reads as background
+    for piece in pieces:
+        x, y, w, h = piece.source.as_int_tuple()
+        part = shots[piece.index].image.crop((x, y, x + w, y + h))
+        tx, ty, tw, th = piece.target.as_int_tuple()
+        if part.size != (tw, th):
+            part = part.resize((tw, th), Image.Resampling.BICUBIC)
+        out.paste(part, (tx, ty))
+    return out

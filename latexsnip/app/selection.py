@@ -84,18 +84,47 @@ def region_to_image(
     return _to_pixels(local, iw / shot_geometry.w, ih / shot_geometry.h, iw, ih)
 
 
-def best_shot_for_region(
+@dataclass(frozen=True)
+class Piece:
+    """One screenshot's share of a region: ``source`` pixels of shot ``index`` go to ``target``."""
+
+    index: int
+    source: Rect
+    target: Rect
+
+
+def compose_region(
     region: Rect, shots: Sequence[tuple[Rect, tuple[int, int]]]
-) -> tuple[int, Rect] | None:
-    """Pick the screenshot holding most of ``region`` (a formula straddling two screens is rare;
-    stitching mixed-DPI images would distort it anyway). Returns (index, pixel box)."""
-    best: tuple[float, int, Rect] | None = None
+) -> tuple[tuple[int, int], list[Piece]] | None:
+    """How to build the picture of a desktop ``region`` from per-screen shots (geometry, image size).
+
+    A region inside one screen is a plain crop of its pixels (physical pixels on HiDPI). One that
+    spans screens is stitched at the finest scale among them, so the HiDPI part stays 1:1 and a
+    low-DPI part is enlarged (what a compositor does for a window straddling the two). The
+    result covers the bounding box of the region's parts on screen; ``None`` when there are none.
+    """
+    parts = []
     for i, (geometry, size) in enumerate(shots):
         inter = region.intersect(geometry)
         box = region_to_image(region, geometry, size) if inter else None
-        if inter and box and (best is None or inter.area > best[0]):
-            best = (inter.area, i, box)
-    return None if best is None else (best[1], best[2])
+        if inter is not None and box is not None:
+            parts.append((i, inter, box, size[0] / geometry.w, size[1] / geometry.h))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        i, _inter, box, _sx, _sy = parts[0]
+        return (int(box.w), int(box.h)), [Piece(i, box, Rect(0, 0, box.w, box.h))]
+    x0, y0 = min(p[1].x for p in parts), min(p[1].y for p in parts)
+    x1, y1 = max(p[1].right for p in parts), max(p[1].bottom for p in parts)
+    sx, sy = max(p[3] for p in parts), max(p[4] for p in parts)
+    width, height = math.ceil((x1 - x0) * sx - 1e-6), math.ceil((y1 - y0) * sy - 1e-6)
+    pieces = []
+    for i, inter, box, _sx, _sy in parts:
+        local = Rect(inter.x - x0, inter.y - y0, inter.w, inter.h)
+        target = _to_pixels(local, sx, sy, width, height)
+        if target is not None:
+            pieces.append(Piece(i, box, target))
+    return (width, height), pieces
 
 
 def match_shots_to_screens(

@@ -29,3 +29,26 @@ def formula_image(size: tuple[int, int] = (120, 40)) -> Image.Image:
 @pytest.fixture
 def image() -> Image.Image:
     return formula_image()
+
+
+@pytest.fixture(scope="session")
+def sway(tmp_path_factory):
+    """One headless sway for the whole run (``wayland_session``) with two outputs: the scale-1
+    primary at the origin and a scale-2 one left of it. Skips only if sway can't run."""
+    import sys
+
+    from .wayland_session import Unavailable, start_sway
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Wayland compositors run on Linux only")
+    try:
+        session = start_sway(tmp_path_factory.mktemp("sway"))
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        session.add_left_hidpi_output()
+    except RuntimeError as exc:
+        session.close()
+        pytest.fail(f"sway runs but could not add a second output: {exc}")
+    yield session
+    session.close()

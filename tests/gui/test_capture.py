@@ -14,7 +14,9 @@ from latexsnip.app.capture import (
     ScreenShot,
     capture_region,
     capture_screens,
+    split_desktop,
 )
+from latexsnip.app.screens import Output, parse_sway_outputs
 from latexsnip.app.selection import Rect
 
 
@@ -79,7 +81,7 @@ def test_grim_handler_decodes_png(monkeypatch):
         assert argv[0] == "grim"
         return subprocess.CompletedProcess(argv, 0, buf.getvalue(), b"")
 
-    shots = GrimCapture(run=run).capture()
+    shots = GrimCapture(run=run, layout=lambda: None).capture()
     assert shots[0].image.size == (30, 20) and shots[0].geometry == Rect(0, 0, 30, 20)
 
 
@@ -88,4 +90,80 @@ def test_grim_failure_is_capture_error():
         return subprocess.CompletedProcess(argv, 1, b"", b"compositor doesn't support wlr-screencopy")
 
     with pytest.raises(CaptureError, match="screencopy"):
-        GrimCapture(run=run).capture()
+        GrimCapture(run=run, layout=lambda: None).capture()
+
+
+def test_capture_region_spanning_two_scales_is_stitched():
+    # Left: 2× monitor at negative x (logical -50..0, image 100×100, black); right: 1× (white).
+    shots = [ScreenShot(solid((100, 100), "black"), Rect(-50, 0, 50, 50)),
+             ScreenShot(solid((50, 50), "white"), Rect(0, 0, 50, 50))]
+    crop = capture_region((-10, 10, 30, 20), [FakeHandler("fake", shots)])
+    assert crop.size == (60, 40)  # the finer (2×) scale
+    assert crop.crop((0, 0, 20, 40)).getextrema() == ((0, 0),) * 3
+    assert crop.crop((20, 0, 60, 40)).getextrema() == ((255, 255),) * 3
+
+
+LAYOUT = [Output("HEADLESS-1", Rect(0, 0, 100, 50), 1.0), Output("HEADLESS-2", Rect(-40, 0, 40, 25), 2.0)]
+
+
+def png(img):
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_grim_captures_each_output_with_its_layout_geometry():
+    calls = []
+
+    def run(argv, **kw):
+        calls.append(argv)
+        size = {"HEADLESS-1": (100, 50), "HEADLESS-2": (80, 50)}[argv[argv.index("-o") + 1]]
+        return subprocess.CompletedProcess(argv, 0, png(solid(size, "blue")), b"")
+
+    shots = GrimCapture(run=run, layout=lambda: LAYOUT).capture()
+    assert [(s.name, s.geometry, s.image.size) for s in shots] == [
+        ("HEADLESS-1", Rect(0, 0, 100, 50), (100, 50)), ("HEADLESS-2", Rect(-40, 0, 40, 25), (80, 50))]
+    assert all("-o" in argv for argv in calls)
+
+
+def test_grim_whole_desktop_is_split_by_the_layout():
+    # grim renders the bounding box (-40..100 × 0..50) at the highest scale: 280×100 pixels.
+    desktop = solid((280, 100), "white")
+    desktop.paste((0, 0, 0), (0, 0, 80, 50))  # the scale-2 output's area is black
+
+    def run(argv, **kw):
+        if "-o" in argv:
+            return subprocess.CompletedProcess(argv, 1, b"", b"unknown output")
+        return subprocess.CompletedProcess(argv, 0, png(desktop), b"")
+
+    shots = GrimCapture(run=run, layout=lambda: LAYOUT).capture()
+    by_name = {s.name: s for s in shots}
+    assert by_name["HEADLESS-2"].image.size == (80, 50)
+    assert by_name["HEADLESS-2"].image.getextrema() == ((0, 0),) * 3
+    assert by_name["HEADLESS-1"].image.size == (100, 50)  # back to its own 1× pixels
+    assert by_name["HEADLESS-1"].image.getextrema() == ((255, 255),) * 3
+
+
+def test_split_desktop_without_layout_is_one_shot():
+    shots = split_desktop(solid((30, 20), "red"), None)
+    assert len(shots) == 1 and shots[0].geometry == Rect(0, 0, 30, 20)
+
+
+def test_parse_sway_outputs_keeps_active_logical_rects():
+    data = [{"name": "DP-1", "active": True, "scale": 2.0,
+             "rect": {"x": -1280, "y": 0, "width": 1280, "height": 720}},
+            {"name": "DP-2", "active": False, "rect": {"x": 0, "y": 0, "width": 0, "height": 0}},
+            {"name": "eDP-1", "active": True, "rect": {"x": 0, "y": 0, "width": 1920, "height": 1080}}]
+    assert parse_sway_outputs(data) == [Output("DP-1", Rect(-1280, 0, 1280, 720), 2.0),
+                                        Output("eDP-1", Rect(0, 0, 1920, 1080), 1.0)]
+    assert parse_sway_outputs({"error": "x"}) == []
+
+
+def test_app_copies_with_wl_copy_first_on_wayland(monkeypatch):
+    from latexsnip.app.application import app_clipboard_handlers
+
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert [h.name for h in app_clipboard_handlers()][:2] == ["wl-copy", "qt"]
+    monkeypatch.delenv("WAYLAND_DISPLAY")
+    monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
+    assert app_clipboard_handlers()[0].name == "qt"

@@ -6,7 +6,7 @@ import pytest
 
 from latexsnip.app.selection import (
     Rect,
-    best_shot_for_region,
+    compose_region,
     match_shots_to_screens,
     region_to_image,
     split_combined,
@@ -68,12 +68,36 @@ def test_region_outside_returns_none():
     assert region_to_image(Rect(5000, 0, 10, 10), *LAPTOP) is None
 
 
-def test_region_straddling_picks_largest_overlap():
-    # 100 px on the laptop, 300 px on the external one.
-    index, box = best_shot_for_region(Rect(1340, 0, 400, 100), [LAPTOP, EXTERNAL])
-    assert index == 1
-    assert box == Rect(0, 0, 300, 100)
-    assert best_shot_for_region(Rect(9000, 0, 10, 10), [LAPTOP, EXTERNAL]) is None
+def test_region_inside_one_screen_is_a_plain_crop():
+    size, pieces = compose_region(Rect(100, 100, 200, 50), [LAPTOP, EXTERNAL])
+    assert size == (400, 100)
+    assert [(p.index, p.source, p.target) for p in pieces] == [(0, Rect(200, 200, 400, 100),
+                                                                 Rect(0, 0, 400, 100))]
+
+
+def test_region_straddling_is_stitched_at_the_finer_scale():
+    # 100 logical px on the 2× laptop, 300 on the 1× external: 800×200 at 2×, the external part
+    # enlarged into the right 600 px.
+    size, pieces = compose_region(Rect(1340, 0, 400, 100), [LAPTOP, EXTERNAL])
+    assert size == (800, 200)
+    assert [(p.index, p.source, p.target) for p in pieces] == [
+        (0, Rect(2680, 0, 200, 200), Rect(0, 0, 200, 200)),
+        (1, Rect(0, 0, 300, 100), Rect(200, 0, 600, 200)),
+    ]
+    assert compose_region(Rect(9000, 0, 10, 10), [LAPTOP, EXTERNAL]) is None
+
+
+def test_region_spanning_a_screen_left_of_the_primary():
+    size, pieces = compose_region(Rect(-10, 5, 30, 10), [LEFT, (Rect(0, 0, 1920, 1080), (1920, 1080))])
+    assert size == (30, 10)
+    assert [(p.source, p.target) for p in pieces] == [(Rect(1910, 5, 10, 10), Rect(0, 0, 10, 10)),
+                                                      (Rect(0, 5, 20, 10), Rect(10, 0, 20, 10))]
+
+
+def test_region_partly_off_screen_is_clipped_to_the_screens():
+    size, pieces = compose_region(Rect(1400, 1000, 100, 200), [LAPTOP, EXTERNAL])
+    assert size == (60, 80)  # only the part on the external monitor
+    assert pieces[0].index == 1
 
 
 def test_match_exact_logical_geometry():
