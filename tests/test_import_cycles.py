@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {"latexsnip": REPO / "latexsnip", "latexsnip_train": REPO / "training" / "latexsnip_train"}
 
@@ -99,12 +97,6 @@ def test_the_walker_finds_a_cycle() -> None:
     assert _imports("p.a", False, tree, {"p.a", "p.b", "p.c", "p.d"}) == {"p.b", "p.c", "p.d"}
 
 
-# Known and owned: the Wayland capture work (issue 44) removes it; then this entry goes too.
-KNOWN = [["latexsnip.app.capture", "latexsnip.app.portal"]]
-
-
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
-    if found and all(c in KNOWN for c in found):
-        pytest.xfail(f"known import cycle (issue 44): {found}")
     assert not found, f"import cycles: {found}"

@@ -99,10 +99,9 @@ def _assert_captured_formula(tmp_path, size):
 def _wait_for_app(env, timeout=30.0):
     from latexsnip.app.single_instance import ping
 
-    old = os.environ.get("LATEXSNIP_SOCKET_NAME")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ping(old, timeout_ms=300):
+        if ping(timeout_ms=300):  # the socket named by LATEXSNIP_SOCKET_NAME, as in ``env``
             return
         time.sleep(0.2)
     pytest.fail("the app did not come up")

@@ -150,11 +150,14 @@ def model_app(sway, tmp_path_factory):
     from latexsnip.app.single_instance import ping
 
     deadline = time.monotonic() + 60
-    while not ping(app.env["LATEXSNIP_SOCKET_NAME"], timeout_ms=300):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            app.close()
-            pytest.fail(f"the app did not come up: {proc.stderr.read()[-2000:]}")
-        time.sleep(0.2)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("XDG_RUNTIME_DIR", "LATEXSNIP_SOCKET_NAME"):  # where the app's socket is
+            mp.setenv(key, app.env[key])
+        while not ping(timeout_ms=300):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                app.close()
+                pytest.fail(f"the app did not come up: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.2)
     yield app
     app.close()
 
