@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from latexsnip.bundle import Bundle, load_bundle
+from latexsnip.config import MAX_BEAM
 from latexsnip.errors import BundleError
 from latexsnip.imageio import ImageSource, load_image
 from latexsnip.onnx_engine import OnnxBackend, has_graphs, onnxruntime_available
 from latexsnip.prediction import Alternative, Prediction, confidence_from_logprobs
-from latexsnip.preprocess import collate, prepare
+from latexsnip.preprocess import collate, locate_formula, prepare
 from latexsnip.search import Hypothesis, beam_search, greedy_search, length_budget
 from latexsnip.shipped import DEFAULT_BUNDLE_NAME, default_bundle_path  # noqa: F401
 
@@ -115,10 +116,17 @@ class Engine:
         """
         if not images:
             return []
+        if not 1 <= beam <= MAX_BEAM:
+            raise ValueError(f"beam must be between 1 and {MAX_BEAM}, got {beam}")
+        if max_tokens is not None and max_tokens < 2:
+            raise ValueError(f"max_tokens must be at least 2 (BOS and EOS), got {max_tokens}")
         cfg = self.config
-        t0 = time.perf_counter()
-        arrays = [prepare(load_image(img), cfg).array for img in images]
-        t1 = time.perf_counter()
+        # Pre-processing holds the lock too: a GUI that submits several snips at once must not
+        # hold several large images in float form at the same time.
+        with self._lock:
+            t0 = time.perf_counter()
+            arrays = [prepare(locate_formula(load_image(img), cfg), cfg).array for img in images]
+            t1 = time.perf_counter()
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, arr in enumerate(arrays):
             groups.setdefault(arr.shape, []).append(i)

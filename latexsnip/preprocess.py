@@ -131,6 +131,57 @@ def prepare(image: Image.Image, cfg: ModelConfig, *, scale: float | None = None)
     return Prepared(pad_to_grid(ink, cfg.patch), scale, (new_h, new_w))
 
 
+LARGE_CAPTURE = 1_000_000  # pixels; beyond this a snip is searched for its formula first
+PIXEL_BUDGET = 4_000_000  # pixels converted to float; larger inputs are reduced (as uint8) first
+_CAPTURE_INK_LEVEL = 40  # grey levels from the background that count as ink in that search
+_CAPTURE_MARGIN = 8
+
+
+def locate_formula(image: Image.Image, cfg: ModelConfig) -> Image.Image:
+    """Bring a large capture down to its formula before ``prepare`` (which works in float32).
+
+    A 1920×1080 screenshot holding one small formula was "blank": the ink was too small a
+    fraction of the image for the contrast estimate. Working on 8-bit luminance (1 byte per
+    pixel), crop to the bounding box of everything that differs from the background; raise a
+    clear ``ImageError`` when the content is spread over too much of the capture to be read as
+    one formula; and reduce what is left to ``PIXEL_BUDGET`` pixels. Small images pass unchanged.
+    """
+    w, h = image.size
+    if w * h <= LARGE_CAPTURE:
+        return image
+    gray = image.convert("L")
+    background = int(np.argmax(gray.histogram()))  # in C: np.bincount would copy to int64
+    lum = np.asarray(gray)
+    lut = np.abs(np.arange(256) - background) > _CAPTURE_INK_LEVEL
+    mask = lut[lum]
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return _reduce_to_budget(image)  # prepare() says what is wrong (blank / low contrast)
+    top, bottom = max(rows[0] - _CAPTURE_MARGIN, 0), min(rows[-1] + 1 + _CAPTURE_MARGIN, h)
+    left, right = max(cols[0] - _CAPTURE_MARGIN, 0), min(cols[-1] + 1 + _CAPTURE_MARGIN, w)
+    box_h, box_w = bottom - top, right - left
+    box = mask[top:bottom, left:right]
+    step = max(1, int(np.ceil(np.sqrt(box.size / PIXEL_BUDGET))))  # bound the labelling's memory
+    glyph = median_glyph_height(box[::step, ::step].astype(np.float32))
+    glyph = glyph * step if glyph else None
+    scale = float(np.clip(cfg.target_glyph_height / glyph, 0.1, 4.0)) if glyph else 1.0
+    fit = min((cfg.max_height - 2 * MARGIN_PX) / (box_h * scale),
+              (cfg.max_width - 2 * MARGIN_PX) / (box_w * scale))
+    if fit < 0.5:
+        raise ImageError(
+            f"this {w}×{h} capture has content spread over {box_w}×{box_h} pixels: more than "
+            "one formula fits. Select just the formula (or crop the image to it)")
+    return _reduce_to_budget(image.crop((left, top, right, bottom)))
+
+
+def _reduce_to_budget(image: Image.Image) -> Image.Image:
+    w, h = image.size
+    if w * h <= PIXEL_BUDGET:
+        return image
+    factor = int(np.ceil(np.sqrt(w * h / PIXEL_BUDGET)))
+    return image.reduce(factor)  # box filter on 8-bit data: no float copy of the whole image
+
+
 def pad_to_grid(ink: np.ndarray, patch: int, margin: int = MARGIN_PX) -> np.ndarray:
     h, w = ink.shape
     H = max(patch, -(-(h + 2 * margin) // patch) * patch)
