@@ -154,3 +154,10 @@ def test_missing_inputs_are_one_line_with_the_way_out(setup: tuple[Path, Path],
 def _write(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data))
     return path
+
+
+def test_the_shipped_fine_tune_recipe_takes_tokenizer_and_shape_from_init() -> None:
+    cfg = TrainConfig.from_file(Path(__file__).resolve().parents[1] / "training" / "configs"
+                                / "fine-tune.json")
+    assert not cfg.tokenizer_given and cfg.inherit_model  # type: ignore[attr-defined]
+    assert cfg.val_split == 0.1 and cfg.optim.anneal_by_time

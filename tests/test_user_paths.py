@@ -67,3 +67,11 @@ def test_render_defaults_to_every_installed_font_and_says_so(
     printed = capsys.readouterr().out
     assert f"fonts: {','.join(MATHTEXT_FONTS)} (all installed" in printed
     assert "styles: display,display,inline" in printed
+
+
+def test_a_small_corpus_is_rendered_in_small_batches_so_it_meets_every_font() -> None:
+    from latexsnip_train.render_cli import auto_batch_size
+
+    assert auto_batch_size(1_000_000, 11) == 200  # large corpora: pdflatex start-up amortised
+    assert auto_batch_size(600, 10) == 30  # 20 batches for 10 fonts
+    assert auto_batch_size(50, 10) == 20

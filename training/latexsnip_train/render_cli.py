@@ -119,6 +119,12 @@ def read_formulas(path: Path, limit: int | None = None) -> list[tuple[int, str]]
     return out
 
 
+def auto_batch_size(n_formulas: int, n_fonts: int) -> int:
+    """Formulas per pdflatex run: 200 (a run costs ~1 s of start-up), fewer for a small corpus
+    so that its batches — one font and style each — still cover the fonts about twice."""
+    return max(20, min(200, n_formulas // max(1, 2 * n_fonts)))
+
+
 def make_jobs(lines: list[tuple[int, str]], args: argparse.Namespace) -> list[Job]:
     fonts = _split(args.fonts)
     styles = _split(args.styles)
@@ -177,6 +183,8 @@ def run_render(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     lines = read_formulas(args.formulas, args.limit)
+    if args.batch_size is None:
+        args.batch_size = auto_batch_size(len(lines), len(set(_split(args.fonts))))
     jobs = make_jobs(lines, args)
     workers = args.workers or os.cpu_count() or 1
 
@@ -268,7 +276,9 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="tex")
     p.add_argument("--shards", action="store_true", help="write tar shards to OUT/shards/")
     p.add_argument("--shard-size", type=int, default=5000, help="samples per shard")
-    p.add_argument("--batch-size", type=int, default=200, help="formulas per pdflatex run")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="formulas per pdflatex run, one font and style each (default 200; "
+                        "fewer for a small corpus, so that it still meets every font)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per pdflatex run")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-batch font/style pick")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
