@@ -219,9 +219,15 @@ def capture_screens(handlers: Sequence[CaptureHandler] | None = None) -> list[Sc
             errors.append(str(exc))
             continue
         if shots:
+            log.debug("screens captured by %s: %s", handler.name,
+                      [(s.name, s.geometry, s.image.size) for s in shots])
             return shots
         errors.append(f"{handler.name}: no screens")
-    raise CaptureError("screen capture failed: " + ("; ".join(errors) or "no capture backend available"))
+    detail = "; ".join(errors) or "no capture backend available"
+    if is_wayland():
+        detail += ("; on Wayland install grim (sway, Hyprland and other wlroots desktops) or "
+                   "xdg-desktop-portal with your desktop's back-end (GNOME, KDE)")
+    raise CaptureError(f"screen capture failed: {detail}")
 
 
 def capture_region(

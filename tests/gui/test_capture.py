@@ -167,3 +167,9 @@ def test_app_copies_with_wl_copy_first_on_wayland(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY")
     monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
     assert app_clipboard_handlers()[0].name == "qt"
+
+
+def test_wayland_failure_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    with pytest.raises(CaptureError, match="install grim"):
+        capture_screens([FakeHandler("qt", error="qt: could not grab screen HEADLESS-1")])
