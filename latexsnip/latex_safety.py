@@ -117,7 +117,7 @@ ALLOWED_WORDS: frozenset[str] = _words(r"""
     smallskip medskip bigskip allowbreak nobreak relax null protect nonumber notag tag
     hline cline multicolumn
     textbackslash textdegree degree textcircled l L o O i j ae AE oe OE aa AA ss c d b v u r t H
-    a k sp sb slash
+    a k sp sb slash lefteqn newline cr mathellipsis
 """)
 
 # \begin{...} environments of printed formulas (amsmath; mathtools' starred matrices).

@@ -301,12 +301,14 @@ def test_closing_the_history_window_cancels_a_pending_search(qtbot, make_app, mo
     assert calls
 
 
-def test_corrupt_settings_warns_and_uses_defaults(qtbot, make_app, isolated_profile):
+@pytest.mark.parametrize("content", [b"{oops", b'{"device": "\xff"}', b"[" * 100_000])
+def test_corrupt_settings_warns_and_uses_defaults(qtbot, make_app, isolated_profile, content):
     (isolated_profile / "config").mkdir()
-    (isolated_profile / "config" / "settings.json").write_text("{oops")
+    (isolated_profile / "config" / "settings.json").write_bytes(content)
     app = make_app()
     assert app.settings.copy_format == "raw"
-    assert "corrupted" in app.main.statusBar().currentMessage()
+    assert "unreadable" in app.main.statusBar().currentMessage()
+    assert list((isolated_profile / "config").glob("settings.json.unreadable-*"))
 
 
 def test_socket_recognize_copies_then_answers(qtbot, make_app, image):
