@@ -406,13 +406,15 @@ def run_eval(args: argparse.Namespace) -> int:
             f"eval: no labels.tsv in {labelled_dir} (a folder with labels.tsv and images/: "
             "im2latex_val lives in the shared data, not in the clone; `render FORMULAS DIR` "
             "without --shards writes one from your own formulas)")
-    if not args.bundle.is_dir():
-        raise SystemExit(f"eval: no model bundle at {args.bundle} (a run's final/ or best/, or "
-                         "resources/model/latexsnip-base)")
     from latexsnip.engine import Engine  # lazy: pulls in torch
+    from latexsnip.errors import BundleError
 
     out_dir = args.out or Path("eval") / f"{args.bundle.stem}-{labelled_dir.name}"
-    engine = Engine.load(args.bundle, device=args.device)
+    try:
+        engine = Engine.load(args.bundle, device=args.device)
+    except BundleError as exc:
+        raise SystemExit(f"eval: {exc} (a run's final/ or best/, or "
+                         "resources/model/latexsnip-base)") from None
 
     def predict(images: list[Image.Image]) -> list[Any]:
         if hasattr(engine, "predict_batch"):  # batched greedy decoding is much faster
