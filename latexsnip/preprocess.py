@@ -165,13 +165,49 @@ def locate_formula(image: Image.Image, cfg: ModelConfig) -> Image.Image:
     glyph = median_glyph_height(box[::step, ::step].astype(np.float32))
     glyph = glyph * step if glyph else None
     scale = float(np.clip(cfg.target_glyph_height / glyph, 0.1, 4.0)) if glyph else 1.0
-    fit = min((cfg.max_height - 2 * MARGIN_PX) / (box_h * scale),
-              (cfg.max_width - 2 * MARGIN_PX) / (box_w * scale))
-    if fit < 0.5:
-        raise ImageError(
-            f"this {w}×{h} capture has content spread over {box_w}×{box_h} pixels: more than "
-            "one formula fits. Select just the formula (or crop the image to it)")
+    if _fit(cfg, box_h, box_w, scale) < 0.5:
+        # Too wide or tall for one formula: keep the dominant cluster of ink (the formula next to
+        # a clock or an icon) if there is one, else say what is wrong.
+        cluster = _dominant_cluster(mask, glyph or 12.0)
+        if cluster is None or _fit(cfg, cluster[1] - cluster[0], cluster[3] - cluster[2],
+                                   scale) < 0.5:
+            raise ImageError(
+                f"this {w}×{h} capture has content spread over {box_w}×{box_h} pixels: more than "
+                "one formula fits. Select just the formula (or crop the image to it)")
+        y0, y1, x0, x1 = cluster
+        top, bottom = max(y0 - _CAPTURE_MARGIN, 0), min(y1 + _CAPTURE_MARGIN, h)
+        left, right = max(x0 - _CAPTURE_MARGIN, 0), min(x1 + _CAPTURE_MARGIN, w)
     return _reduce_to_budget(image.crop((left, top, right, bottom)))
+
+
+def _fit(cfg: ModelConfig, box_h: int, box_w: int, scale: float) -> float:
+    """How much a box of ink, at glyph scale, must shrink to fit the model (1 = not at all)."""
+    return min((cfg.max_height - 2 * MARGIN_PX) / max(box_h * scale, 1e-6),
+               (cfg.max_width - 2 * MARGIN_PX) / max(box_w * scale, 1e-6))
+
+
+def _dominant_cluster(mask: np.ndarray, glyph: float) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the cluster holding most of the ink, when it holds at least
+    half of it and twice as much as any other. Clusters: ink closer than ~3 glyph heights."""
+    block = 4
+    h, w = mask.shape
+    hb, wb = -(-h // block), -(-w // block)
+    padded = np.zeros((hb * block, wb * block), dtype=bool)
+    padded[:h, :w] = mask
+    counts = padded.reshape(hb, block, wb, block).sum(axis=(1, 3))
+    gap = max(1, round(3 * glyph / block))
+    joined = ndimage.binary_dilation(counts > 0, structure=np.ones((3, 3), bool), iterations=gap)
+    labels, n = ndimage.label(joined)
+    if n < 2:
+        return None
+    ink = ndimage.sum(counts, labels, index=np.arange(1, n + 1))
+    order = np.argsort(ink)[::-1]
+    best, second = ink[order[0]], ink[order[1]]
+    if best < 0.5 * ink.sum() or best < 2 * second:
+        return None
+    rows, cols = np.nonzero((labels == order[0] + 1) & (counts > 0))
+    return (int(rows.min()) * block, min(int(rows.max() + 1) * block, h),
+            int(cols.min()) * block, min(int(cols.max() + 1) * block, w))
 
 
 def _reduce_to_budget(image: Image.Image) -> Image.Image:

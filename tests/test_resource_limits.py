@@ -42,6 +42,16 @@ def test_content_spread_over_a_capture_is_reported_clearly(kit, tiny_engine):
         tiny_engine.predict(shot)
 
 
+def test_the_dominant_cluster_wins_over_distant_clutter(kit, tiny_engine):
+    crop = kit.formula("\\sum x_i^2 + y = z", font_size=22)
+    shot = _screenshot(crop, (800, 500))
+    shot.paste(kit.formula("12:30", font_size=12, pad=2), (1860, 1060))  # a clock in the corner
+    shot.paste(kit.formula("|", font_size=12, pad=2), (5, 5))  # an icon
+    found = prepare(locate_formula(shot, CFG), CFG).array
+    assert found.shape == prepare(crop, CFG).array.shape
+    assert tiny_engine.predict(shot).latex == tiny_engine.predict(crop).latex
+
+
 def test_small_snips_pass_unchanged(kit):
     img = kit.formula()
     assert locate_formula(img, CFG) is img
