@@ -133,6 +133,17 @@ def test_macros_expand_by_substitution_with_limits() -> None:
         expand_macros(r"\p{f}", macros)
 
 
+def test_paired_delimiters_and_ensuremath() -> None:
+    from latexsnip_train.extract import clean_formula
+
+    macros, _ = collect_macros(r"\DeclarePairedDelimiter\abs{\lvert}{\rvert}"
+                               r"\newcommand{\R}{\ensuremath{\mathbb{R}}\xspace}")
+    assert expand_macros(r"\abs{x}", macros) == r"\lvert x \rvert"
+    assert expand_macros(r"\abs*{\frac{a}{b}}", macros) == r"\left\lvert \frac{a}{b} \right\rvert"
+    assert expand_macros(r"\abs[\big]{y}+1", macros) == r"\bigl\lvert y \bigr\rvert+1"
+    assert clean_formula(expand_macros(r"x \in \R", macros)) == r"x \in \mathbb{R}"
+
+
 def test_comments_and_verbatim_are_not_read_but_escaped_percent_is() -> None:
     text = strip_verbatim_and_comments("a \\% b % c\n\\verb|$x$| d\n")
     assert "a \\% b " in text and "c" not in text and "$x$" not in text and "d" in text

@@ -9,9 +9,9 @@ its own (people snip single lines as often as whole blocks).
 
 The document's own macros are expanded by text substitution only — nothing is ever executed:
 zero-argument shorthands (``\\newcommand{\\R}{\\mathbb{R}}``, ``\\def\\be{\\begin{equation}}``,
-``\\newenvironment`` without arguments), ``\\DeclareMathOperator`` and macros with arguments
-(``#1``…``#9``, an optional first argument's default), with a limit on depth and size so a
-recursive definition ends in a dropped formula rather than a hang. Macros that text substitution
+``\\newenvironment`` without arguments), ``\\DeclareMathOperator``, ``\\DeclarePairedDelimiter``
+and macros with arguments (``#1``…``#9``, an optional first argument's default), with a limit on
+depth and size so a recursive definition ends in a dropped formula rather than a hang. Macros that text substitution
 cannot reproduce (delimited ``\\def`` parameters, ``xparse`` argument types other than ``m``)
 drop the formulas that use them. ``\\label``, ``\\tag``, ``\\nonumber``/``\\notag`` are removed.
 
@@ -43,7 +43,9 @@ MULTI_ROW = frozenset({"aligned", "alignedat", "gathered", "array"})
 VERBATIM_ENVS = ("verbatim", "verbatim*", "Verbatim", "lstlisting", "minted", "comment")
 # Inside a formula: dropped with their argument, or alone.
 DROP_WITH_ARG = ("\\label", "\\tag*", "\\tag")
-DROP_ALONE = ("\\nonumber", "\\notag", "\\qedhere", "\\displaybreak", "\\allowdisplaybreaks")
+DROP_ALONE = ("\\nonumber", "\\notag", "\\qedhere", "\\displaybreak", "\\allowdisplaybreaks",
+              "\\xspace")
+UNWRAP = ("\\ensuremath",)  # \ensuremath{X} is X in math
 CROSS_REFS = frozenset({"\\ref", "\\eqref", "\\cite", "\\pageref", "\\cref", "\\Cref",
                         "\\autoref", "\\citep", "\\citet", "\\hyperref"})
 MAX_EXPANSION_PASSES = 32  # nesting depth of macros inside macros
@@ -64,6 +66,8 @@ class Macro:
     body: str = ""
     expandable: bool = True  # False: text substitution cannot reproduce it (drop its uses)
     why_not: str = ""
+    # \DeclarePairedDelimiter: (left, right); \abs{x}, \abs*{x} (\left…\right), \abs[\big]{x}
+    delims: tuple[str, str] | None = None
 
     @property
     def structural(self) -> bool:
@@ -263,7 +267,8 @@ def _read_optional(s: str, i: int) -> tuple[str | None, int]:
 
 _DEFINERS = re.compile(
     r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand|NewDocumentCommand"
-    r"|RenewDocumentCommand|DeclareMathOperator|newenvironment|renewenvironment|def|gdef|edef"
+    r"|RenewDocumentCommand|DeclareMathOperator|DeclarePairedDelimiter|newenvironment"
+    r"|renewenvironment|def|gdef|edef"
     r"|xdef|let)(?![A-Za-z@])(\*?)")
 
 
@@ -312,6 +317,11 @@ def _parse_definition(s: str, i: int, kind: str, star: str, macros: Macros) -> i
                                  if known else Macro(name, body=target))
         return i
     name, i = _read_name(s, i)
+    if kind == "DeclarePairedDelimiter":
+        left, i = read_argument(s, i)
+        right, i = read_argument(s, i)
+        macros.commands[name] = Macro(name, 1, delims=(left, right))
+        return i
     if kind == "DeclareMathOperator":
         body, i = read_group(s, _skip_ws(s, i))
         op = "\\operatorname*" if star else "\\operatorname"
@@ -406,6 +416,11 @@ def _expand_once(text: str, macros: Macros, only_structural: bool) -> tuple[str,
         if not macro.expandable:
             raise ExtractError(f"author macro {macro.name} ({macro.why_not}) cannot be expanded")
         k = j + len(name)
+        if macro.delims is not None:
+            replacement, k = _paired(text, k, macro)
+            out.append(_glue(_last(out), replacement, text[k:k + 1]))
+            i, changed = k, True
+            continue
         args: list[str] = []
         if macro.default is not None:
             opt, k = _read_optional(text, k)
@@ -419,6 +434,23 @@ def _expand_once(text: str, macros: Macros, only_structural: bool) -> tuple[str,
         out.append(_glue(_last(out), _substitute(macro.body, args), text[k:k + 1]))
         i, changed = k, True
     return "".join(out), changed
+
+
+def _paired(text: str, k: int, macro: Macro) -> tuple[str, int]:
+    """A ``\\DeclarePairedDelimiter`` use at ``k`` (after the name): its text and its end."""
+    assert macro.delims is not None
+    left, right = macro.delims
+    try:
+        if text[k:k + 1] == "*":
+            arg, end = read_argument(text, k + 1)
+            return f"\\left{left} {arg} \\right{right}", end
+        size, k = _read_optional(text, k)
+        arg, end = read_argument(text, k)
+    except ExtractError as exc:
+        raise ExtractError(f"author macro {macro.name} lacks an argument") from exc
+    if size and size.strip():
+        return f"{size.strip()}l{left} {arg} {size.strip()}r{right}", end
+    return f"{left} {arg} {right}", end
 
 
 def _expand_environment(text: str, j: int, macros: Macros) -> tuple[str | None, int]:
@@ -631,6 +663,13 @@ def clean_formula(latex: str) -> str:
             latex = latex[:k] + " " + latex[end:]
     for cmd in DROP_ALONE:
         latex = re.sub(re.escape(cmd) + r"(?![A-Za-z@])", " ", latex)
+    for cmd in UNWRAP:
+        while (k := _find_command(latex, cmd)) >= 0:
+            try:
+                inner, end = read_argument(latex, k + len(cmd))
+            except ExtractError:
+                inner, end = "", k + len(cmd)
+            latex = latex[:k] + " " + inner + " " + latex[end:]
     latex = re.sub(r"\\intertext\s*\{[^{}]*\}", r"\\\\", latex)
     text = " ".join(latex.split())
     text = re.sub(r"(\\\\\s*)+(\\end\{[a-z]+\})$", r"\2", text)  # a last empty row
