@@ -156,3 +156,9 @@ def test_split_rows_keeps_inner_environments_whole() -> None:
     assert rows == [r"f = \begin{cases} 1 & x \\ 0 & y \end{cases}", "g = 2"]
     assert split_rows(r"\begin{aligned} a &= b \end{aligned}") == []  # one row: nothing to add
     assert split_rows(r"\begin{array}{rcl} a &=& b \\ c &=& d \end{array}") == ["a = b", "c = d"]
+
+
+def test_a_macro_defined_outside_the_files_is_dropped_as_the_renderer_would(tmp_path: Path) -> None:
+    (tmp_path / "a.tex").write_text(r"\[ \mysymbol + \alpha = 1 \]", encoding="utf-8")
+    (dropped,) = extract([tmp_path / "a.tex"]).dropped
+    assert dropped.reason == r"the renderer refuses it: \mysymbol is not allowed"

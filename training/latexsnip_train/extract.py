@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latexsnip.latex_safety import check_latex
 from latexsnip_train.normalize import NormalizationError, normalize_latex
 
 # Display environments: name -> the math-mode environment its body becomes ("" = unwrap).
@@ -151,7 +152,10 @@ class ExtractReport:
 
 
 def _reason_key(reason: str) -> str:
-    return reason.split(": ")[0] if reason.startswith("normaliser") else reason
+    """The reason without its details (``normaliser: unbalanced: …`` → ``normaliser``)."""
+    if reason.startswith(("normaliser", "the renderer refuses")):
+        return ": ".join(reason.split(": ")[:2 if reason.startswith("the renderer") else 1])
+    return reason
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -757,6 +761,9 @@ def _judge(c: Candidate, macros: Macros, seen: set[str], min_inline: int,
         return Outcome(c, "", "empty")
     if (ref := _cross_reference(latex)) is not None:
         return Outcome(c, "", f"cross-reference {ref} (its text depends on the document)")
+    if (unsafe := check_latex(latex)) is not None:
+        # What the training renderer would refuse: mostly a macro defined outside the .tex files.
+        return Outcome(c, "", f"the renderer refuses it: {unsafe}")
     try:
         canon = normalize_latex(latex)
     except NormalizationError as exc:
