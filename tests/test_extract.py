@@ -162,3 +162,8 @@ def test_a_macro_defined_outside_the_files_is_dropped_as_the_renderer_would(tmp_
     (tmp_path / "a.tex").write_text(r"\[ \mysymbol + \alpha = 1 \]", encoding="utf-8")
     (dropped,) = extract([tmp_path / "a.tex"]).dropped
     assert dropped.reason == r"the renderer refuses it: \mysymbol is not allowed"
+    # With the package that defines it (found in the folder, or given), it is expanded.
+    (tmp_path / "mine.sty").write_text(r"\newcommand{\mysymbol}{\star}", encoding="utf-8")
+    from latexsnip_train.extract import tex_files
+
+    assert _kept(extract(tex_files([tmp_path]))) == [r"\star + \alpha = 1"]

@@ -699,12 +699,18 @@ def _cross_reference(text: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+DEFINITIONS_ONLY = (".sty", ".cls")  # read for their macros; their text is not a document
+
+
 def tex_files(paths: Iterable[Path]) -> list[Path]:
-    """The given files, and the ``.tex`` files under the given directories (sorted)."""
+    """The given files, and the ``.tex`` and ``.sty`` files under the given directories (sorted;
+    packages first, so their definitions are known to every document)."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*.tex") if q.is_file())
+            found = [q for q in p.rglob("*") if q.suffix in (".tex", *DEFINITIONS_ONLY)]
+            out += sorted((q for q in found if q.is_file()),
+                          key=lambda q: (q.suffix not in DEFINITIONS_ONLY, q))
         else:
             out.append(p)
     return out
@@ -719,7 +725,8 @@ def extract(paths: Sequence[Path], *, min_inline_tokens: int = 8, max_tokens: in
     for path in paths:
         text = strip_verbatim_and_comments(path.read_text(encoding="utf-8", errors="replace"))
         _, text = collect_macros(text, report.macros)
-        texts.append((str(path), text))
+        if path.suffix not in DEFINITIONS_ONLY:
+            texts.append((str(path), text))
     seen: set[str] = set()
     for name, text in texts:
         body_at = text.find("\\begin{document}")
@@ -801,8 +808,9 @@ def add_extract_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="pull the formulas out of your own .tex files",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="+", type=Path,
-                   help=".tex files, or directories to search for them (\\input is not "
-                        "followed: give every file; definitions apply to all of them)")
+                   help=".tex files (and .sty files with your macros), or directories to "
+                        "search for both (\\input is not followed: give every file; "
+                        "definitions apply to all of them)")
     p.add_argument("-o", "--out", type=Path, required=True,
                    help="formula file to write, one a line (then: corpus --sources OUT)")
     p.add_argument("--min-inline-tokens", type=int, default=8,
