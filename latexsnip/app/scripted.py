@@ -41,7 +41,7 @@ def snip_region(
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     if capture_handlers is None and is_wayland():
-        from PySide6.QtGui import QGuiApplication  # the portal handler needs an event loop
+        from PySide6.QtGui import QGuiApplication  # portal: event loop; grim: the outputs
 
         _keep = QGuiApplication.instance() or QGuiApplication([sys.argv[0]])  # noqa: F841
     try:

@@ -232,6 +232,7 @@ class SessionBus:
     proc: subprocess.Popen
     address: str
     extra: list[subprocess.Popen] = field(default_factory=list)
+    ready_s: float = 0.0  # how long the portal took to come up
 
     def close(self) -> None:
         for proc in reversed(self.extra):
@@ -271,7 +272,7 @@ def start_bus(env: dict[str, str], workdir: Path, services: tuple[str, ...] = ()
 def start_portal(env: dict[str, str], workdir: Path) -> SessionBus:
     """Session bus + PipeWire (xdg-desktop-portal-wlr exits without it) + the portal services,
     activated on first use like on a desktop. ``env`` must be a Wayland client environment."""
-    missing = [tool for tool in ("pipewire", "grim") if shutil.which(tool) is None]
+    missing = [tool for tool in ("pipewire", "grim", "dbus-send") if shutil.which(tool) is None]
     if missing:
         raise Unavailable(f"not installed: {', '.join(missing)}")
     bus = start_bus(env, workdir, PORTAL_SERVICES)
@@ -283,4 +284,20 @@ def start_portal(env: dict[str, str], workdir: Path) -> SessionBus:
     if not _wait_for(lambda: (runtime / "pipewire-0").exists(), 10, pipewire):
         bus.close()
         raise Unavailable("pipewire did not start")
-    return bus
+    # Activate the portal now and wait until it exports Screenshot: its first start (with its
+    # back-ends) can take longer than one screenshot call may wait on a busy machine.
+    started = time.monotonic()
+    problem = ""
+    while time.monotonic() - started < 90:
+        proc = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--reply-timeout=30000",
+             "--dest=org.freedesktop.portal.Desktop", "/org/freedesktop/portal/desktop",
+             "org.freedesktop.DBus.Properties.Get", "string:org.freedesktop.portal.Screenshot",
+             "string:version"], env=env, capture_output=True, text=True, timeout=40, check=False)
+        if proc.returncode == 0:
+            bus.ready_s = time.monotonic() - started
+            return bus
+        problem = proc.stderr.strip()
+        time.sleep(0.5)
+    bus.close()
+    raise Unavailable(f"the screenshot portal did not come up: {problem}")
