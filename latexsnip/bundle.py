@@ -126,7 +126,7 @@ def save_bundle(
     _atomic_write_text(path / "config.json", json.dumps(cfg.to_dict(), indent=2))
     _atomic_write_text(path / "tokenizer.json", tokenizer.to_json())
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    # ONNX graphs point into the old weights file (ADR 0011): they are re-exported, never stale.
+    # ONNX graphs point into the old weights file (ADR 0043): they are re-exported, never stale.
     for derived in (ENCODER_FILE, DECODER_FILE):
         (path / derived).unlink(missing_ok=True)
     tmp = path / "model.safetensors.tmp"

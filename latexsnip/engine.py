@@ -1,6 +1,6 @@
 """The recognition core: image in, ``Prediction`` out. No Qt, no clipboard, no cwd changes.
 
-Two backends run the same network (ADR 0011): ONNX Runtime (default; no torch needed) and torch
+Two backends run the same network (ADR 0043): ONNX Runtime (default; no torch needed) and torch
 (the training model itself: the reference, and the way to use a CUDA GPU). Both hand a
 ``StepDecoder`` to the one greedy/beam search in ``latexsnip.search``.
 """

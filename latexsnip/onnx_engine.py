@@ -15,7 +15,7 @@ import numpy as np
 from latexsnip.errors import BundleError
 from latexsnip.onnx_files import DECODER_FILE, ENCODER_FILE, GRAPH_FORMAT, WEIGHTS_FILE
 
-# Measured on 2 cores (docs/adr/0011): a second thread buys ~30 %; beyond 4 these small matrices
+# Measured on 2 cores (docs/adr/0043-onnx-runtime-engine.md): a second thread buys ~30 %; beyond 4 these small matrices
 # gain nothing and only compete with the GUI.
 MAX_DEFAULT_THREADS = 4
 

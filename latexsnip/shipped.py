@@ -1,7 +1,7 @@
 """Where the shipped files (model bundle, icons) are: inside the installed package.
 
 A wheel (and the desktop build) carries the repository's ``resources/`` directory as the package
-data ``latexsnip/resources`` (ADR 0011); a source checkout or an editable install has it next to
+data ``latexsnip/resources`` (ADR 0043, shipped files); a source checkout or an editable install has it next to
 the package. ``importlib.resources`` finds the first; the second is the fallback.
 """
 

@@ -6,7 +6,7 @@
                    token (B,), position (), past_k/past_v (layers, B, heads, T, head_dim),
                    memory_k/memory_v → logprobs (B, vocab), present_k/present_v (…, T+1, …)
 
-The graphs hold no weights (ADR 0011): every parameter is an fp16 tensor stored as ONNX *external
+The graphs hold no weights (ADR 0043): every parameter is an fp16 tensor stored as ONNX *external
 data* whose offset points into the bundle's ``model.safetensors``, followed by a Cast to fp32.
 ONNX Runtime reads the tensors from there and folds the casts when the session is created, so
 the ~20 MB of weights exist once on disk and in git, and the graphs are a few hundred KB.
