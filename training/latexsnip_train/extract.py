@@ -11,13 +11,14 @@ The document's own macros are expanded by text substitution only — nothing is 
 zero-argument shorthands (``\\newcommand{\\R}{\\mathbb{R}}``, ``\\def\\be{\\begin{equation}}``,
 ``\\newenvironment`` without arguments), ``\\DeclareMathOperator``, ``\\DeclarePairedDelimiter``
 and macros with arguments (``#1``…``#9``, an optional first argument's default), with a limit on
-depth and size so a recursive definition ends in a dropped formula rather than a hang. Macros that text substitution
-cannot reproduce (delimited ``\\def`` parameters, ``xparse`` argument types other than ``m``)
-drop the formulas that use them. ``\\label``, ``\\tag``, ``\\nonumber``/``\\notag`` are removed.
+depth and size so a recursive definition ends in a dropped formula rather than a hang. Macros
+that text substitution cannot reproduce (delimited ``\\def`` parameters, ``xparse`` argument
+types other than ``m``) drop the formulas that use them. ``\\label``, ``\\tag``,
+``\\nonumber``/``\\notag`` are removed.
 
-Every formula is checked with ``normalize_latex``; the rest are dropped with the reason, and the
-report (printed, and written next to OUT as ``OUT.report.tsv``) says what was kept and why
-the others were not.
+Every formula is checked with ``normalize_latex`` and the renderer's allow-list
+(``latexsnip.latex_safety``); the rest are dropped with the reason. The report (printed, and
+written next to OUT as ``OUT.report.tsv``) says what was kept and why the others were not.
 """
 
 from __future__ import annotations
