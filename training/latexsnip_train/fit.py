@@ -537,6 +537,10 @@ def fit(cfg: TrainConfig, run_dir: Path, *, init: Path | None = None, max_minute
             log({"step": step, "samples": samples,
                  "time_s": round(elapsed_before + time.time() - t_start, 1), **final_metrics})
         export(run_dir / "final", final_metrics)
+        if final_metrics and final_metrics["val_bleu"] > best_bleu:
+            # The end beats every periodic eval (or there was none, as in a short fine-tune).
+            best_bleu = final_metrics["val_bleu"]
+            export(run_dir / "best", final_metrics)
         # stderr: stdout carries only each rank's JSON result (torchrun interleaves the ranks).
         tqdm.write(f"final step {step}: exported {run_dir / 'final'} {final_metrics}",
                    file=sys.stderr)
