@@ -28,7 +28,7 @@ from latexsnip.app.availability import importable
 from latexsnip.latex_safety import check_latex, run_sandboxed
 
 KINDS = ("png", "svg")
-MAX_FALLBACK_CHARS = 2000  # ziamath needs ~1 s here on a slow CPU; 20,000 took minutes
+MAX_FALLBACK_CHARS = 1000  # ziamath grows ~quadratically: 2,000 took > 8 s on a loaded CPU
 FALLBACK_TIMEOUT_S = 8.0
 MAX_PREVIEW_PX = (4000, 2000)  # (width, height): larger boxes are refused before rasterising
 
