@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from latexsnip import __version__
+from latexsnip.formats import TEXT_FORMATS
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred = sub.add_parser("predict", help="recognise image files and print their LaTeX")
     pred.add_argument("files", nargs="+", metavar="FILE", help="image files; '-' reads stdin")
     pred.add_argument("--json", action="store_true", help="one JSON object per input line")
+    pred.add_argument("--format", choices=TEXT_FORMATS, default="raw",
+                      help="output format (default raw LaTeX; mathml, markdown, $…$ and more)")
     pred.add_argument("--beam", type=int, default=1, metavar="N", help="beam width (1 = greedy)")
     pred.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     pred.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
@@ -86,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from latexsnip.engine import Engine
     from latexsnip.errors import LatexsnipError
+    from latexsnip.formats import FormatError, convert
     from latexsnip.imageio import read_stdin_image
 
     try:
@@ -103,7 +107,8 @@ def run_predict(args: argparse.Namespace) -> int:
         try:
             source = read_stdin_image(sys.stdin.buffer) if name == "-" else name
             pred = engine.predict(source, beam=args.beam)
-        except LatexsnipError as exc:
+            text = convert(pred.latex, args.format)
+        except (LatexsnipError, FormatError) as exc:
             failures += 1
             _emit_error(args.json, name, str(exc))
             continue
@@ -115,9 +120,11 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.json:
             record = {"file": name, "latex": pred.latex, "confidence": round(pred.confidence, 4),
                       "ms": round(ms, 1)}
+            if args.format != "raw":
+                record["text"] = text
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
-            print(pred.latex, flush=True)
+            print(text, flush=True)
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 

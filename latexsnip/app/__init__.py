@@ -64,8 +64,9 @@ def run_gui(argv: list[str]) -> int:
 
 
 def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
-    """``latexsnip snip``: interactive snip in the running app (starting it if needed), or with
-    ``region`` a scripted capture → clipboard that exits once the LaTeX is delivered."""
+    """``latexsnip snip``: interactive snip in the running app, or with ``region`` a scripted
+    capture → clipboard that exits once the LaTeX is delivered. With no app running, it is
+    started in the background (detached, logging to a file) and this returns once it listens."""
     if region is not None:
         from latexsnip.app.display import display_problem
 
@@ -76,4 +77,18 @@ def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
         from latexsnip.app.scripted import snip_region
 
         return snip_region(region)
-    return run_gui([*argv, "--snip"])
+    from latexsnip.app.launcher import LaunchError, start_app
+    from latexsnip.app.single_instance import send_request
+
+    try:
+        answer = send_request({"cmd": "snip"}, timeout_ms=5000)
+    except (TimeoutError, OSError):
+        answer = None  # a hung instance: a new one replaces the stale socket
+    if answer is not None and answer.get("ok"):
+        return 0
+    try:
+        start_app([*argv, "--snip"])
+    except LaunchError as exc:
+        print(f"latexsnip: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -19,14 +19,16 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog, QSystemTrayIcon
 
 from latexsnip.app import clipboard
-from latexsnip.app.capture import CaptureError, CaptureHandler, capture_screens, is_wayland
+from latexsnip.app.capture import CaptureError, CaptureHandler, capture_screens
+from latexsnip.app.copy_policy import not_copied_reason
 from latexsnip.app.engine_factory import default_engine_factory
 from latexsnip.app.history import History
 from latexsnip.app.history_window import HistoryWindow
 from latexsnip.app.main_window import MainWindow
 from latexsnip.app.overlay import SnipSession
 from latexsnip.app.paths import icon_path
-from latexsnip.app.preview import Rendered, render_preview
+from latexsnip.app.preview import PreviewError, Rendered, render_preview
+from latexsnip.app.preview_widget import rendered_to_pixmap
 from latexsnip.app.qtimage import pil_to_png
 from latexsnip.app.result_window import ResultWindow
 from latexsnip.app.settings import Settings, SettingsStore
@@ -35,23 +37,11 @@ from latexsnip.app.single_instance import InstanceServer, Reply
 from latexsnip.app.tray import Tray
 from latexsnip.app.worker import EngineService
 from latexsnip.errors import ImageError
+from latexsnip.formats import IMAGE, FormatError, convert
 from latexsnip.imageio import load_image
 from latexsnip.prediction import Alternative, Prediction
 
 log = logging.getLogger(__name__)
-
-
-def app_clipboard_handlers() -> list:
-    # The app lives on, so it can own the clipboard itself (Qt); helpers only if Qt fails.
-    # Except on Wayland: there Qt may set the clipboard only with keyboard focus and a fresh input
-    # serial, which the app lacks after a handed-over `snip --region` or once its overlay closed,
-    # and the compositor drops the offer without telling Qt. wl-copy serves it from its own
-    # process (wlr-data-control, or a focused popup on GNOME), so it goes first there.
-    helpers = clipboard.default_handlers()[:-1]
-    if is_wayland():
-        first = [h for h in helpers if h.name == "wl-copy"]
-        return [*first, clipboard.QtClipboard(), *(h for h in helpers if h not in first)]
-    return [clipboard.QtClipboard(), *helpers]
 
 
 class LatexsnipApp(QObject):
@@ -72,7 +62,7 @@ class LatexsnipApp(QObject):
         self.history = history or History(limit=self.settings.history_size)
         self.history.set_limit(self.settings.history_size)
         self.capture_handlers = capture_handlers
-        self.clipboard_handlers = clipboard_handlers or app_clipboard_handlers()
+        self.clipboard_handlers = clipboard_handlers or clipboard.handlers_for(long_lived=True)
         self.engine = EngineService(engine_factory or default_engine_factory, self.settings.device,
                                     parent=self)
         self.engine.state_changed.connect(self._on_engine_state)
@@ -88,7 +78,7 @@ class LatexsnipApp(QObject):
         self.main.quit_requested.connect(self.quit)
 
         self.result = ResultWindow(self._render)
-        self.result.threshold = self.settings.confidence_threshold
+        self.result.set_threshold(self.settings.confidence_threshold)
         self.result.set_format(self.settings.copy_format)
         self.result.copy_requested.connect(self.copy_latex)
         self.result.format_changed.connect(self._on_format_changed)
@@ -116,6 +106,7 @@ class LatexsnipApp(QObject):
         self._hidden: list = []
         self.current_image: Image.Image | None = None
         self.current_entry: int | None = None
+        self.current_copied = False  # whether the reading on screen went to the clipboard
         self.last_message = ""
         self._shut_down = False
         QApplication.instance().aboutToQuit.connect(self.shutdown)
@@ -171,6 +162,13 @@ class LatexsnipApp(QObject):
         self.main.show()
         self.main.raise_()
         self.main.activateWindow()
+
+    def show_result(self) -> None:
+        if not self.result.isVisible():
+            self.result.show()
+            self.result.place_on_screen(self.main)
+        self.result.raise_()
+        self.result.activateWindow()
 
     def notify(self, message: str) -> None:
         self.last_message = message
@@ -244,8 +242,7 @@ class LatexsnipApp(QObject):
         if reply is None:
             self.current_image, self.current_entry = image, None
             self.result.show_pending(image)
-            self.result.show()
-            self.result.raise_()
+            self.show_result()
             if self.engine.state == "loading":
                 self.result.show_status("Model still loading – your snip is queued…")
         self.engine.recognize(
@@ -257,7 +254,16 @@ class LatexsnipApp(QObject):
 
     def _on_prediction(self, image: Image.Image, pred: Prediction, reply: Reply | None) -> None:
         entry = self._add_history(image, pred)
+        reason = not_copied_reason(pred.latex, pred.confidence, self.settings.confidence_threshold)
+        if reply is not None and self.result.isVisible():
+            # A scripted snip while the window is open: show what it read, not a stale formula.
+            self._show_reading(image, pred, entry)
         if reply is not None:
+            if reason is not None:
+                self.notify(f"Not copied: {reason}")
+                reply.send({"ok": False, "error": reason, "latex": pred.latex,
+                            "confidence": pred.confidence})
+                return
             copied = self.copy_latex(pred.latex)
             if copied is None:
                 reply.send({"ok": False, "error": self.last_message})
@@ -267,10 +273,19 @@ class LatexsnipApp(QObject):
             return
         if image is not self.current_image:
             return  # a newer snip replaced this one meanwhile; it's in the history anyway
-        self.current_entry = entry
-        self.result.show_prediction(pred, image)
-        if self.settings.auto_copy:
+        self._show_reading(image, pred, entry)
+        if not self.settings.auto_copy:
+            return
+        if reason is None:
             self.copy_latex(pred.latex)
+        else:
+            self.result.show_status(f"Not copied: {reason}. Check it, then press Ctrl+C to copy.",
+                                    warning=True)
+
+    def _show_reading(self, image: Image.Image, pred: Prediction, entry: int | None) -> None:
+        self.current_image, self.current_entry, self.current_copied = image, entry, False
+        self.result.show_prediction(pred, image)
+        self._history_changed()
 
     def _on_failure(self, message: str, reply: Reply | None) -> None:
         if reply is not None:
@@ -286,6 +301,10 @@ class LatexsnipApp(QObject):
             self.notify(f"Could not save to history: {exc}")
             return None
 
+    def _history_changed(self) -> None:
+        if self.history_window is not None and self.history_window.isVisible():
+            self.history_window.refresh()
+
     def request_alternatives(self) -> None:
         image = self.current_image
         if image is None:
@@ -299,19 +318,46 @@ class LatexsnipApp(QObject):
         self.engine.recognize(image, done, self.result.show_error, beam=5, n_best=5)
 
     # --- clipboard, edits, settings ----------------------------------------------------------
-    def copy_latex(self, latex: str) -> str | None:
-        text = clipboard.format_latex(latex, self.settings.copy_format)
+    def copy_latex(self, latex: str, fmt: str | None = None) -> str | None:
+        """Copy ``latex`` in ``fmt`` (default: the setting); returns what was copied (for an
+        image: the LaTeX that goes with it) or ``None`` after telling the user why not."""
+        fmt = fmt or self.settings.copy_format
         try:
-            clipboard.copy_text(text, self.clipboard_handlers)
-        except clipboard.ClipboardError as exc:
-            self.notify(str(exc))
+            if fmt == IMAGE:
+                text = latex.strip()
+                clipboard.copy_image(self._render_png(text), text, self.clipboard_handlers)
+                shown = "image of " + text
+            else:
+                text = shown = convert(latex, fmt)
+                clipboard.copy_text(text, self.clipboard_handlers)
+        except (clipboard.ClipboardError, FormatError, PreviewError) as exc:
+            self.notify(f"Not copied: {exc}")
             return None
-        self.notify(f"Copied: {text if len(text) < 60 else text[:57] + '…'}")
+        if latex.strip() == self.result.latex():
+            self.current_copied = True
+        self.notify(f"Copied: {shown if len(shown) < 60 else shown[:57] + '…'}")
         return text
+
+    def _render_png(self, latex: str) -> bytes:
+        """PNG of the formula as previewed, at twice the preview's scale for crisp pasting."""
+        from PySide6.QtCore import QBuffer, QIODevice
+
+        pix = rendered_to_pixmap(self._render(latex), scale=2.0)
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        if pix.isNull() or not pix.save(buf, "PNG"):
+            raise PreviewError("the formula could not be drawn")
+        return bytes(buf.data())
 
     def _on_format_changed(self, fmt: str) -> None:
         self.settings.copy_format = fmt
         self._save_settings()
+        self._recopy_shown()
+
+    def _recopy_shown(self) -> None:
+        # The reading on screen was copied in the old format: the clipboard follows the choice.
+        if self.current_copied and self.result.isVisible() and self.result.latex():
+            self.copy_latex(self.result.latex())
 
     def _on_latex_edited(self, _latex: str) -> None:
         self._edit_timer.start()
@@ -331,11 +377,15 @@ class LatexsnipApp(QObject):
 
     def apply_settings(self, new: Settings) -> None:
         restart = new.device != self.settings.device
+        format_changed = new.copy_format != self.settings.copy_format
         self.settings = new
         self.history.set_limit(new.history_size)
-        self.result.threshold = new.confidence_threshold
+        self._history_changed()
+        self.result.set_threshold(new.confidence_threshold)
         self.result.set_format(new.copy_format)
         self._save_settings()
+        if format_changed:
+            self._recopy_shown()
         if restart:
             self.notify("The device setting applies after a restart")
 
@@ -358,8 +408,9 @@ class LatexsnipApp(QObject):
             return
         image = load_image(entry.png) if entry.png else Image.new("RGB", (8, 8), "white")
         self.current_image, self.current_entry = image, entry.id
+        self.current_copied = False
         self.result.show_prediction(Prediction(entry.latex, entry.confidence or 0.0), image)
-        self.result.show()
+        self.show_result()
 
     def _render(self, latex: str) -> Rendered:
         return render_preview(latex, self.settings.preview_renderer, supersede=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 
 def importable(module: str) -> bool:
@@ -20,3 +21,9 @@ def qt_gui_running() -> bool:
     except ImportError:
         return False
     return QGuiApplication.instance() is not None
+
+
+def is_wayland(env: dict[str, str] | None = None) -> bool:
+    """Whether this is a Wayland session (capture and clipboard order depend on it)."""
+    env = dict(os.environ) if env is None else env
+    return bool(env.get("WAYLAND_DISPLAY")) or env.get("XDG_SESSION_TYPE") == "wayland"

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from latexsnip.app.availability import qt_gui_running
+from latexsnip.app.availability import is_wayland, qt_gui_running
 from latexsnip.app.screens import Output, screen_layout
 from latexsnip.app.selection import Rect, compose_region, split_combined
 
@@ -45,11 +45,6 @@ class CaptureHandler(Protocol):
     def is_available(self) -> bool: ...
 
     def capture(self) -> list[ScreenShot]: ...
-
-
-def is_wayland(env: dict[str, str] | None = None) -> bool:
-    env = dict(os.environ) if env is None else env
-    return bool(env.get("WAYLAND_DISPLAY")) or env.get("XDG_SESSION_TYPE") == "wayland"
 
 
 class MssCapture:

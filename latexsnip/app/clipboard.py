@@ -1,4 +1,4 @@
-"""Copy formats and the clipboard handler registry.
+"""The clipboard handler registry (formats live in :mod:`latexsnip.formats`).
 
 Why a registry: under X11 the clipboard is served by its *owner process*; a short-lived CLI that
 sets it through Qt loses the content when it exits. ``xclip``/``xsel``/``wl-copy`` fork a
@@ -15,28 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from latexsnip.app.availability import importable, qt_gui_running
-
-FORMATS: dict[str, tuple[str, str]] = {
-    "raw": ("", ""),
-    "inline": ("$", "$"),
-    "display": ("$$", "$$"),
-    "bracket": ("\\[", "\\]"),
-    "equation": ("\\begin{equation}\n", "\n\\end{equation}"),
-}
-FORMAT_LABELS: dict[str, str] = {
-    "raw": "raw",
-    "inline": "$…$",
-    "display": "$$…$$",
-    "bracket": "\\[…\\]",
-    "equation": "\\begin{equation}…",
-}
-
-
-def format_latex(latex: str, fmt: str) -> str:
-    """Wrap ``latex`` in the delimiters of ``fmt`` (unknown formats raise ``KeyError``)."""
-    start, end = FORMATS[fmt]
-    return f"{start}{latex.strip()}{end}"
+from latexsnip.app.availability import importable, is_wayland, qt_gui_running
 
 
 class ClipboardError(RuntimeError):
@@ -116,24 +95,61 @@ class QtClipboard:
         if cb.supportsSelection():
             cb.setText(text, QClipboard.Mode.Selection)
 
+    def copy_image(self, png: bytes, text: str) -> None:
+        """PNG for image-aware targets plus ``text`` (the LaTeX) for plain-text ones."""
+        from PySide6.QtCore import QMimeData
+        from PySide6.QtGui import QClipboard, QGuiApplication, QImage
 
-def default_handlers() -> list:
-    """Order for a short-lived process: forking helpers first, then pyperclip, then Qt."""
-    return [
+        image = QImage.fromData(png, "PNG")
+        if image.isNull():
+            raise ClipboardError("the rendering is not a valid PNG")
+        mime = QMimeData()
+        mime.setImageData(image)
+        mime.setData("image/png", png)
+        mime.setText(text)
+        QGuiApplication.clipboard().setMimeData(mime, QClipboard.Mode.Clipboard)
+
+
+def handlers_for(long_lived: bool) -> list:
+    """The one place that decides the handler order.
+
+    A long-lived process (the app) owns the clipboard itself, so Qt goes first (except on
+    Wayland, see below) and the helpers are the fallback. A short-lived one (a CLI) must hand the content to something that outlives
+    it: forking helpers, then pyperclip; never Qt, whose content dies with the process.
+    """
+    helpers: list = [
         CommandClipboard("wl-copy", ["wl-copy"], needs_env="WAYLAND_DISPLAY"),
         CommandClipboard("xclip", ["xclip", "-selection", "clipboard", "-i"], needs_env="DISPLAY"),
         CommandClipboard("xsel", ["xsel", "--clipboard", "--input"], needs_env="DISPLAY"),
         CommandClipboard("pbcopy", ["pbcopy"], platforms=("darwin",)),
         CommandClipboard("clip", ["clip"], platforms=("win32",), encoding="utf-16-le"),
         PyperclipClipboard(),
-        QtClipboard(),
     ]
+    if not long_lived:
+        return helpers
+    if is_wayland():
+        # There Qt may set the clipboard only with keyboard focus and a fresh input serial, which
+        # the app lacks after a handed-over `snip --region` or once its overlay closed, and the
+        # compositor drops the offer without telling Qt. wl-copy serves it from its own process
+        # (wlr-data-control, or a focused popup on GNOME), so it goes first there.
+        first = [h for h in helpers if h.name == "wl-copy"]
+        return [*first, QtClipboard(), *(h for h in helpers if h not in first)]
+    return [QtClipboard(), *helpers]
+
+
+def copy_image(png: bytes, text: str, handlers: list) -> str:
+    """Copy a PNG with the first handler that can hold images (only Qt, inside the app)."""
+    for handler in handlers:
+        if hasattr(handler, "copy_image") and handler.is_available():
+            handler.copy_image(png, text)
+            return handler.name
+    raise ClipboardError("copying an image needs the running app (Qt clipboard)")
 
 
 def copy_text(text: str, handlers: list | None = None) -> str:
     """Copy with the first handler that works; returns its name. Raises if all fail."""
     errors: list[str] = []
-    for handler in default_handlers() if handlers is None else handlers:
+    for handler in handlers_for(long_lived=False) if handlers is None else handlers:
         if not handler.is_available():
             continue
         try:

@@ -1,7 +1,8 @@
 """How the app gets an engine. Tests and the e2e check inject a fake; the real one loads lazily.
 
 ``LATEXSNIP_FAKE_ENGINE=1`` selects :class:`FakeEngine` (its answer: ``LATEXSNIP_FAKE_LATEX``,
-default ``E = mc^{2}``); ``LATEXSNIP_FAKE_DUMP=path`` makes it save the last image it got, so an
+default ``E = mc^{2}``) at ``LATEXSNIP_FAKE_CONFIDENCE`` (default 0.93; the real model gives
+random noise about 0.24); ``LATEXSNIP_FAKE_DUMP=path`` makes it save the last image it got, so an
 end-to-end test can check what was actually captured. ``LATEXSNIP_BUNDLE`` picks a model bundle.
 """
 
@@ -20,10 +21,11 @@ from latexsnip.prediction import Alternative, Prediction
 class FakeEngine:
     device = "fake"
 
-    def __init__(self, latex: str | None = None, confidence: float = 0.93,
+    def __init__(self, latex: str | None = None, confidence: float | None = None,
                  dump: str | None = None) -> None:
         self.latex = latex or os.environ.get("LATEXSNIP_FAKE_LATEX") or r"E = mc^{2}"
-        self.confidence = confidence
+        self.confidence = (float(os.environ.get("LATEXSNIP_FAKE_CONFIDENCE", "0.93"))
+                           if confidence is None else confidence)
         self.dump = dump if dump is not None else os.environ.get("LATEXSNIP_FAKE_DUMP")
         self._lock = threading.Lock()
 

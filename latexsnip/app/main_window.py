@@ -57,6 +57,8 @@ class MainWindow(QMainWindow):
             b.clicked.connect(signal.emit)
             buttons.addWidget(b)
             setattr(self, f"{text.split()[0].lower()}_button", b)
+        self.snip_button.setDefault(True)
+        self.snip_button.setFocus()  # the first key press should snip, not quit
         self.model_label = QLabel()
         central = QWidget()
         layout = QVBoxLayout(central)

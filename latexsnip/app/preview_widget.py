@@ -54,7 +54,10 @@ class PreviewLabel(QLabel):
         self._generation = 0
 
     def wait_idle(self, timeout_ms: int) -> None:
+        """At shutdown: no more renders; a result still queued for delivery is dropped (the
+        label may be deleted by the time it arrives)."""
         self._timer.stop()
+        self._generation += 1
         self._runner.pool.waitForDone(timeout_ms)
 
     def request(self, latex: str, immediate: bool = False) -> None:

@@ -1,8 +1,10 @@
 """``latexsnip snip --region X,Y,W,H``: capture, recognise, copy, exit — no overlay.
 
-If the app runs, the capture is handed to it (model already loaded, and it owns the clipboard for
-as long as it lives). Otherwise this process loads the model and copies through a clipboard
-handler that outlives it (xclip/xsel/wl-copy fork a server; pbcopy/clip hand over to the OS).
+The capture is handed to the app (started in the background when it isn't running): the model
+stays loaded between snips and the app owns the clipboard for as long as it lives. Only when the
+app cannot start does this process load the model and copy through a clipboard handler that
+outlives it (xclip/xsel/wl-copy fork a server; pbcopy/clip hand over to the OS). A reading below
+the warning threshold is "no formula found": exit 1, clipboard untouched.
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ from typing import Any, TextIO
 
 from latexsnip.app import clipboard
 from latexsnip.app.capture import CaptureError, CaptureHandler, capture_region, is_wayland
+from latexsnip.app.copy_policy import not_copied_reason
 from latexsnip.app.engine_factory import default_engine_factory
 from latexsnip.app.history import History
+from latexsnip.app.launcher import LaunchError, start_app
 from latexsnip.app.qtimage import pil_to_png
 from latexsnip.app.settings import SettingsStore
 from latexsnip.app.single_instance import send_request
 from latexsnip.app.worker import error_message
+from latexsnip.formats import IMAGE, FormatError, convert
 
 EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def cli_clipboard_handlers() -> list:
-    # Qt is excluded: its clipboard content dies with this process on X11/Wayland.
-    return [h for h in clipboard.default_handlers() if h.name != "qt"]
 
 
 def snip_region(
@@ -36,9 +36,12 @@ def snip_region(
     engine_factory: Callable[[str], Any] | None = None,
     clipboard_handlers: list | None = None,
     use_running_app: bool = True,
+    start: Callable[[], object] | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
+    """Capture ``region``, recognise it (in the running app, which is started if needed: it keeps
+    the model loaded and owns the clipboard) and copy. ``start`` launches the app (injectable)."""
     out, err = out or sys.stdout, err or sys.stderr
     if capture_handlers is None and is_wayland():
         from PySide6.QtGui import QGuiApplication  # portal: event loop; grim: the outputs
@@ -50,8 +53,15 @@ def snip_region(
         print(f"latexsnip: {exc}", file=err)
         return EXIT_FAILED
     if use_running_app:
+        message = {"cmd": "recognize", "png": base64.b64encode(pil_to_png(image)).decode()}
         try:
-            answer = send_request({"cmd": "recognize", "png": base64.b64encode(pil_to_png(image)).decode()})
+            answer = send_request(message)
+            if answer is None:
+                (start or start_app)()
+                answer = send_request(message)
+        except LaunchError as exc:
+            print(f"latexsnip: warning: {exc}; recognising here", file=err)
+            answer = None
         except (TimeoutError, OSError) as exc:
             print(f"latexsnip: {exc}", file=err)
             return EXIT_FAILED
@@ -66,6 +76,8 @@ def snip_region(
 
 def _recognize_here(image: Any, engine_factory: Callable[[str], Any] | None,
                     clipboard_handlers: list | None, out: TextIO, err: TextIO) -> int:
+    """Fallback when the app cannot run: this process loads the model and copies through a
+    clipboard handler that outlives it."""
     store = SettingsStore()
     settings = store.load()
     for w in store.warnings:
@@ -76,20 +88,32 @@ def _recognize_here(image: Any, engine_factory: Callable[[str], Any] | None,
     except Exception as exc:  # noqa: BLE001 - report, don't trace back, at a shortcut
         print(f"latexsnip: recognition failed: {error_message(exc)}", file=err)
         return EXIT_FAILED
-    text = clipboard.format_latex(pred.latex, settings.copy_format)
+    _save_history(settings.history_size, pred, image, err)
+    reason = not_copied_reason(pred.latex, pred.confidence, settings.confidence_threshold)
+    if reason is not None:
+        print(f"latexsnip: {reason}; the clipboard was left as it was", file=err)
+        return EXIT_FAILED
+    fmt = settings.copy_format
+    if fmt == IMAGE:
+        print("latexsnip: warning: copying an image needs the app; copying the LaTeX", file=err)
+        fmt = "raw"
     try:
-        clipboard.copy_text(text, cli_clipboard_handlers() if clipboard_handlers is None
-                            else clipboard_handlers)
-    except clipboard.ClipboardError as exc:
+        text = convert(pred.latex, fmt)
+        clipboard.copy_text(text, clipboard.handlers_for(long_lived=False)
+                            if clipboard_handlers is None else clipboard_handlers)
+    except (clipboard.ClipboardError, FormatError) as exc:
         print(f"latexsnip: {exc}", file=err)
         return EXIT_FAILED
+    print(pred.latex, file=out)
+    return EXIT_OK
+
+
+def _save_history(size: int, pred: Any, image: Any, err: TextIO) -> None:
     try:
-        history = History(limit=settings.history_size)
+        history = History(limit=size)
         history.add(pred.latex, pred.confidence, pil_to_png(image))
         history.close()
         if history.unavailable:
             print(f"latexsnip: warning: not saved to history: {history.unavailable}", file=err)
     except Exception as exc:  # noqa: BLE001 - the LaTeX is delivered; history is a bonus
         print(f"latexsnip: warning: not saved to history: {exc}", file=err)
-    print(pred.latex, file=out)
-    return EXIT_OK

@@ -10,8 +10,8 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from latexsnip.app.clipboard import FORMATS
 from latexsnip.app.paths import config_dir
+from latexsnip.formats import COPY_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def validate(raw: object) -> tuple[Settings, list[str]]:
     settings, problems = Settings(), []
     if not isinstance(raw, dict):
         return settings, [f"settings must be a JSON object, got {type(raw).__name__}"]
-    choices = {"device": DEVICES, "copy_format": tuple(FORMATS), "preview_renderer": RENDERERS}
+    choices = {"device": DEVICES, "copy_format": COPY_FORMATS, "preview_renderer": RENDERERS}
     for f in fields(Settings):
         if f.name not in raw:
             continue

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from latexsnip.app.clipboard import FORMAT_LABELS
 from latexsnip.app.settings import DEVICES, INT_RANGES, RENDERERS, Settings
+from latexsnip.formats import LABELS
 
 
 def _combo(items: dict[str, str], current: str) -> QComboBox:
@@ -40,8 +40,8 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("latexsnip – settings")
         self._base = settings
         self.device = _combo({d: d for d in DEVICES}, settings.device)
-        self.copy_format = _combo(FORMAT_LABELS, settings.copy_format)
-        self.auto_copy = QCheckBox("Copy the LaTeX as soon as it is recognised")
+        self.copy_format = _combo(LABELS, settings.copy_format)
+        self.auto_copy = QCheckBox("Copy the LaTeX as soon as it is recognised (unless below the warning threshold)")
         self.auto_copy.setChecked(settings.auto_copy)
         self.threshold = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.threshold.setValue(settings.confidence_threshold)

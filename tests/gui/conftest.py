@@ -52,3 +52,33 @@ def sway(tmp_path_factory):
         pytest.fail(f"sway runs but could not add a second output: {exc}")
     yield session
     session.close()
+
+
+@pytest.fixture
+def make_app(qtbot):
+    """Factory for the real controller with a fake engine, capture and the Qt clipboard."""
+    from PySide6.QtWidgets import QApplication
+
+    from latexsnip.app.application import LatexsnipApp
+    from latexsnip.app.clipboard import QtClipboard
+
+    from .fakes import Capture, Engine, screen_shot
+
+    apps = []
+
+    def make(engine=None, factory=None, shots=None, listen=False):
+        engine = engine or Engine()
+        app = LatexsnipApp(engine_factory=factory or (lambda device: engine),
+                           capture_handlers=[Capture(shots or [screen_shot()])],
+                           clipboard_handlers=[QtClipboard()], use_tray=False)
+        app.start(listen=listen)
+        app.fake = engine
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.shutdown()
+    QApplication.instance().setQuitOnLastWindowClosed(False)
+
+

@@ -2,7 +2,8 @@
 
 Prints ``shown W H`` once the window is up. On Wayland a client can't place its window, so the
 tests move it with the compositor (the window title starts with ``latexsnip-test``); ``--save``
-writes the exact picture shown, for pixel comparisons.
+writes the exact picture shown, for pixel comparisons; ``--noise`` shows 300x80 random pixels
+instead of a formula.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import argparse
 import io
 
+import numpy as np
 from matplotlib.mathtext import math_to_image
+from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QLabel
@@ -24,10 +27,15 @@ def main() -> int:
     parser.add_argument("--title", default="latexsnip-test-formula")
     parser.add_argument("--dpi", type=int, default=200)
     parser.add_argument("--save")
+    parser.add_argument("--noise", action="store_true")
     args = parser.parse_args()
     app = QApplication([])
     buf = io.BytesIO()
-    math_to_image(f"${args.latex}$", buf, dpi=args.dpi, format="png")
+    if args.noise:
+        rng = np.random.default_rng(0)
+        Image.fromarray(rng.integers(0, 256, (80, 300, 3), dtype=np.uint8)).save(buf, "PNG")
+    else:
+        math_to_image(f"${args.latex}$", buf, dpi=args.dpi, format="png")
     if args.save:
         with open(args.save, "wb") as fh:
             fh.write(buf.getvalue())

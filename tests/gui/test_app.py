@@ -8,82 +8,15 @@ import json
 import threading
 
 import pytest
-from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QApplication
 
 from latexsnip.app.application import LatexsnipApp
-from latexsnip.app.capture import ScreenShot
 from latexsnip.app.clipboard import QtClipboard
 from latexsnip.app.qtimage import pil_to_qimage
-from latexsnip.app.selection import Rect
-from latexsnip.prediction import Alternative, Prediction
 
+from .fakes import Capture, Engine, screen_shot, wait_result
 from .ipc_client import result, send_in_client
-
-
-class Engine:
-    device = "fake"
-
-    def __init__(self, latex=r"\frac{a}{b}", confidence=0.9, fail=None):
-        self.latex, self.confidence, self.fail = latex, confidence, fail
-        self.images: list[Image.Image] = []
-        self.calls: list[dict] = []
-
-    def predict(self, image, *, beam=1, n_best=1):
-        self.images.append(image)
-        self.calls.append({"beam": beam, "n_best": n_best})
-        if self.fail:
-            raise self.fail
-        alts = [Alternative(self.latex, 0.9, -0.1), Alternative(r"\frac{a}{6}", 0.05, -3.0)]
-        return Prediction(self.latex, self.confidence, alternatives=alts if n_best > 1 else [])
-
-
-class Capture:
-    name = "fake"
-
-    def __init__(self, shots):
-        self.shots = shots
-
-    def is_available(self):
-        return True
-
-    def capture(self):
-        return self.shots
-
-
-def screen_shot(scale: int = 1) -> ScreenShot:
-    """A frozen screen at ``scale``× the offscreen screen's logical size, black square at
-    logical (100..150, 200..230)."""
-    g = QGuiApplication.primaryScreen().geometry()
-    img = Image.new("RGB", (g.width() * scale, g.height() * scale), "white")
-    img.paste((0, 0, 0), (100 * scale, 200 * scale, 150 * scale, 230 * scale))
-    return ScreenShot(img, Rect(g.x(), g.y(), g.width(), g.height()))
-
-
-@pytest.fixture
-def make_app(qtbot):
-    apps = []
-
-    def make(engine=None, factory=None, shots=None, listen=False):
-        engine = engine or Engine()
-        app = LatexsnipApp(engine_factory=factory or (lambda device: engine),
-                           capture_handlers=[Capture(shots or [screen_shot()])],
-                           clipboard_handlers=[QtClipboard()], use_tray=False)
-        app.start(listen=listen)
-        app.fake = engine
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.shutdown()
-    QApplication.instance().setQuitOnLastWindowClosed(False)
-
-
-def wait_result(qtbot, app, latex=r"\frac{a}{b}"):
-    qtbot.waitUntil(lambda: app.result.latex() == latex, timeout=5000)
 
 
 def test_no_tray_shows_main_window(make_app):

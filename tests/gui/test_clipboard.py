@@ -7,33 +7,21 @@ import subprocess
 import pytest
 
 from latexsnip.app.clipboard import (
-    FORMAT_LABELS,
-    FORMATS,
     ClipboardError,
     CommandClipboard,
+    QtClipboard,
+    copy_image,
     copy_text,
-    format_latex,
+    handlers_for,
 )
 
 
-@pytest.mark.parametrize(
-    ("fmt", "expected"),
-    [
-        ("raw", r"\frac{a}{b}"),
-        ("inline", r"$\frac{a}{b}$"),
-        ("display", r"$$\frac{a}{b}$$"),
-        ("bracket", r"\[\frac{a}{b}\]"),
-        ("equation", "\\begin{equation}\n\\frac{a}{b}\n\\end{equation}"),
-    ],
-)
-def test_formats(fmt, expected):
-    assert format_latex("  \\frac{a}{b}\n", fmt) == expected
-
-
-def test_every_format_has_a_label():
-    assert set(FORMATS) == set(FORMAT_LABELS)
-    with pytest.raises(KeyError):
-        format_latex("x", "html")
+def test_handler_order_is_decided_in_one_place():
+    app = [h.name for h in handlers_for(long_lived=True)]
+    cli = [h.name for h in handlers_for(long_lived=False)]
+    assert app[0] == "qt" and app[1:] == cli  # the app owns the clipboard; helpers fall back
+    assert "qt" not in cli  # a CLI's Qt clipboard dies with it
+    assert cli[:3] == ["wl-copy", "xclip", "xsel"]
 
 
 class FakeRun:
@@ -118,8 +106,24 @@ def test_failing_program_becomes_clipboard_error():
 def test_qt_clipboard_roundtrip(qtbot):
     from PySide6.QtGui import QGuiApplication
 
-    from latexsnip.app.clipboard import QtClipboard
-
     assert QtClipboard().is_available()
     QtClipboard().copy(r"\alpha")
     assert QGuiApplication.clipboard().text() == r"\alpha"
+
+
+def test_qt_copies_an_image_with_the_latex_as_text(qtbot):
+    from PySide6.QtCore import QBuffer, QIODevice
+    from PySide6.QtGui import QColor, QGuiApplication, QImage
+
+    img = QImage(30, 20, QImage.Format.Format_RGB32)
+    img.fill(QColor("red"))
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    img.save(buf, "PNG")
+    assert copy_image(bytes(buf.data()), r"\alpha", [Recorder("text-only"), QtClipboard()]) == "qt"
+    mime = QGuiApplication.clipboard().mimeData()
+    assert mime.hasImage() and mime.text() == r"\alpha"
+    got = QGuiApplication.clipboard().image()
+    assert (got.width(), got.height()) == (30, 20)
+    with pytest.raises(ClipboardError, match="needs the running app"):
+        copy_image(b"png", "x", [Recorder("text-only")])

@@ -1,6 +1,7 @@
-"""The "done when" check under a real (virtual) X server with no tray host:
+"""The "done when" checks under a real (virtual) X server with no tray host:
 the app runs, a formula is on screen, ``snip --region`` around it exits 0 and the X clipboard
-holds the LaTeX — served by the running app, and by xclip when no app runs.
+holds the LaTeX, served by the running app (started in the background when none runs); random
+noise exits 1 and leaves the clipboard alone; ``snip`` with no app returns within 15 s.
 
 Uses the fake engine (``LATEXSNIP_FAKE_ENGINE=1``) which also dumps the image it received, so we
 check the capture really contains the formula. Skipped where Xvfb or xclip are missing.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +61,7 @@ def xenv(tmp_path):
         return p
 
     yield env, spawn, tmp_path
+    _stop_app(env)
     for p in procs:
         p.terminate()
     for p in procs:
@@ -68,6 +71,18 @@ def xenv(tmp_path):
             p.kill()
     xvfb.terminate()
     xvfb.wait(5)
+
+
+def _stop_app(env) -> None:
+    """A detached app is no child of ours: ask it for its pid and end it."""
+    from latexsnip.app.single_instance import send_request
+
+    try:
+        answer = send_request({"cmd": "ping"}, env["LATEXSNIP_SOCKET_NAME"], timeout_ms=1000)
+    except (TimeoutError, OSError):
+        return
+    if answer and answer.get("pid"):
+        os.kill(int(answer["pid"]), signal.SIGTERM)
 
 
 def _clipboard(env) -> str:
@@ -82,8 +97,9 @@ def _snip(env, region) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-def _show_formula(spawn) -> tuple[int, int]:
-    shower = spawn(str(HERE / "show_formula.py"), str(X), str(Y), stdout=subprocess.PIPE, text=True)
+def _show_formula(spawn, *what: str) -> tuple[int, int]:
+    shower = spawn(str(HERE / "show_formula.py"), str(X), str(Y), *what, stdout=subprocess.PIPE,
+                   text=True)
     line = shower.stdout.readline().split()
     assert line and line[0] == "shown", "formula window did not appear"
     return int(line[1]), int(line[2])
@@ -107,6 +123,17 @@ def _wait_for_app(env, timeout=30.0):
     pytest.fail("the app did not come up")
 
 
+def _wait_for_window(env, title: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = subprocess.run(["xdotool", "search", "--name", title], env=env,
+                               capture_output=True, text=True).stdout.split()
+        if found:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"no window called {title!r} appeared")
+
+
 def test_region_snip_through_running_app(xenv):
     env, spawn, tmp_path = xenv
     app = spawn("-m", "latexsnip.app")
@@ -121,13 +148,41 @@ def test_region_snip_through_running_app(xenv):
     _assert_captured_formula(tmp_path, (w, h))
 
 
-def test_region_snip_without_app_uses_forking_clipboard(xenv):
+def test_region_snip_without_app_starts_it_in_the_background(xenv):
     env, spawn, tmp_path = xenv
     w, h = _show_formula(spawn)
     result = _snip(env, (X, Y, w, h))
     assert result.returncode == 0, result.stderr
-    assert _clipboard(env) == FAKE  # the CLI has exited; xclip's server still holds it
+    assert _clipboard(env) == FAKE  # the CLI has exited; the app it started holds the clipboard
     _assert_captured_formula(tmp_path, (w, h))
+    _wait_for_app(env, timeout=1)  # and stays up for the next snip (model loaded once)
+    assert "latexsnip" in (tmp_path / "data" / "app.log").read_text()
+
+
+def test_region_of_random_noise_exits_1_and_leaves_the_clipboard(xenv):
+    env, spawn, tmp_path = xenv
+    env["LATEXSNIP_FAKE_CONFIDENCE"] = "0.24"  # what the shipped model gives this noise
+    w, h = _show_formula(spawn, "noise")
+    subprocess.run(["xclip", "-selection", "clipboard", "-i"], input="keep me", text=True, env=env,
+                   check=True, timeout=5)
+    result = _snip(env, (X, Y, w, h))
+    assert result.returncode == 1
+    assert "no formula found" in result.stderr and result.stdout == ""
+    assert _clipboard(env) == "keep me"
+
+
+@pytest.mark.skipif(not shutil.which("xdotool"), reason="needs xdotool")
+def test_snip_without_app_returns_while_the_app_comes_up(xenv):
+    env, _spawn, _tmp = xenv
+    env["LATEXSNIP_FAKE_LOAD_S"] = "30"  # a slow model load must not hold up the shortcut
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "latexsnip.app", "snip"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert took < 15, f"took {took:.1f} s"
+    _wait_for_app(env, timeout=1)
+    _wait_for_window(env, "select a formula")  # the app came up snipping
 
 
 def test_region_outside_screen_fails_clearly(xenv):
@@ -144,17 +199,10 @@ def test_interactive_snip_with_mouse(xenv):
     clipboard; a second `snip` is forwarded to the running app."""
     env, spawn, tmp_path = xenv
     _show_formula(spawn)
-    app = spawn("-m", "latexsnip.app", "snip")
+    launcher = spawn("-m", "latexsnip.app", "snip")
+    assert launcher.wait(30) == 0  # returns once the app listens; the app runs on detached
     _wait_for_app(env)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = subprocess.run(["xdotool", "search", "--name", "select a formula"], env=env,
-                               capture_output=True, text=True).stdout.split()
-        if found:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the snip overlay did not appear")
+    _wait_for_window(env, "select a formula")
     time.sleep(0.3)
     x0, y0 = X - 10, Y - 10
     subprocess.run(["xdotool", "mousemove", str(x0), str(y0), "mousedown", "1",
@@ -167,4 +215,5 @@ def test_interactive_snip_with_mouse(xenv):
     _assert_captured_formula(tmp_path, (70, 60))
     again = subprocess.run([sys.executable, "-m", "latexsnip.app", "snip"], env=env, cwd=ROOT,
                            timeout=30)
-    assert again.returncode == 0 and app.poll() is None
+    assert again.returncode == 0
+    _wait_for_app(env, timeout=1)
