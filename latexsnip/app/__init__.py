@@ -3,11 +3,12 @@
 Module map (a test keeps it complete):
 
 - controller: application (signals → core and registries) · engine_factory (real or fake
-  engine) · worker (threads) · scripted (``snip --region``) · single_instance (local socket) ·
-  display (is there a screen?) · __main__ (``python -m latexsnip.app``)
-- handler registries: capture (screen grabs; portal for the Wayland portal) · clipboard
-  (formats + copy) · preview (renderers; preview_worker runs the fallbacks in a process) ·
-  availability (checks they share)
+  engine) · worker (threads) · scripted (``snip --region``) · launcher (starts the app detached
+  for ``snip``) · copy_policy (what may go to the clipboard unasked) · single_instance (local
+  socket) · display (is there a screen?) · __main__ (``python -m latexsnip.app``)
+- handler registries: capture (screen grabs; portal for the Wayland portal) · clipboard (copy;
+  the formats are the core's latexsnip.formats) · preview (renderers; preview_worker runs the
+  fallbacks in a process) · availability (checks they share)
 - data: history (SQLite) · settings (JSON) · paths (where files live) · images (files, bytes,
   drops → PIL) · qtimage (PIL ↔ Qt) · selection (geometry maths)
 - widgets: overlay (snip UI) · main_window · result_window · history_window · settings_dialog ·
@@ -77,6 +78,12 @@ def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
         from latexsnip.app.scripted import snip_region
 
         return snip_region(region)
+    from latexsnip.app.display import display_problem
+
+    problem = display_problem(argv)
+    if problem is not None:  # the app could not start either; say why here, not in a log
+        print(f"latexsnip: {problem}", file=sys.stderr)
+        return 1
     from latexsnip.app.launcher import LaunchError, start_app
     from latexsnip.app.single_instance import send_request
 

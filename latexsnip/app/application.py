@@ -342,7 +342,9 @@ class LatexsnipApp(QObject):
         """PNG of the formula as previewed, at twice the preview's scale for crisp pasting."""
         from PySide6.QtCore import QBuffer, QIODevice
 
-        pix = rendered_to_pixmap(self._render(latex), scale=2.0)
+        # Not superseding: the live preview's renders must not cancel this one, nor it them.
+        rendered = render_preview(latex, self.settings.preview_renderer)
+        pix = rendered_to_pixmap(rendered, scale=2.0)
         buf = QBuffer()
         buf.open(QIODevice.OpenModeFlag.WriteOnly)
         if pix.isNull() or not pix.save(buf, "PNG"):

@@ -78,7 +78,7 @@ def _stop_app(env) -> None:
     from latexsnip.app.single_instance import send_request
 
     try:
-        answer = send_request({"cmd": "ping"}, env["LATEXSNIP_SOCKET_NAME"], timeout_ms=1000)
+        answer = send_request({"cmd": "ping"}, timeout_ms=1000)  # LATEXSNIP_SOCKET_NAME's
     except (TimeoutError, OSError):
         return
     if answer and answer.get("pid"):
