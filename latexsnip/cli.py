@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--region", type=_region, metavar="X,Y,W,H",
         help="capture this screen rectangle without the selection overlay, copy its LaTeX, exit",
     )
+    snip.add_argument(
+        "--no-launch", action="store_true",
+        help="with --region: if no app is running, recognise in this process instead of starting "
+             "the app in the background (slower: the model loads every time)")
     return parser
 
 
@@ -82,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from latexsnip.app import run_gui, run_snip  # Qt is imported only for the app
 
     if args.command == "snip":
-        return run_snip(args.region, rest)
+        return run_snip(args.region, rest, launch=not args.no_launch)
     return run_gui(rest)
 
 

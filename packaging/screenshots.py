@@ -34,6 +34,8 @@ from latexsnip.app.preview import render_preview  # noqa: E402
 from latexsnip.app.preview_widget import rendered_to_pixmap  # noqa: E402
 from latexsnip.app.qtimage import qimage_to_pil  # noqa: E402
 from latexsnip.app.selection import Rect  # noqa: E402
+from latexsnip.app.tray import Tray  # noqa: E402
+from latexsnip.app.welcome import WelcomeWindow  # noqa: E402
 
 FORMULA_AT = QPoint(420, 330)
 
@@ -87,12 +89,27 @@ def main() -> int:
     desktop, box = fake_desktop((g.width(), g.height()))
     app = LatexsnipApp(engine_factory=lambda device: FakeEngine(LATEX, confidence=0.94),
                        capture_handlers=[Capture(ScreenShot(desktop, Rect(0, 0, g.width(), g.height())))],
-                       use_tray=False)
+                       use_tray=False, register_hotkey=False)
     app.start(listen=False)
     app.history.add(r"e^{i\pi} + 1 = 0", 0.97, None)
     app.history.add(r"\sum_{k=1}^{n} k = \frac{n(n+1)}{2}", 0.88, None)
     settle(800)
+    app.welcome.hide()  # shown at the first start; pictured below as a tray user sees it
+    app.main.set_hotkey_text("Press Ctrl+Alt+M anywhere to snip")
     save(app.main, "app-main.png")
+    welcome = WelcomeWindow(in_tray=True, hotkey_text="press <b>Ctrl+Alt+M</b> anywhere",
+                                autostart=False)
+    welcome.show()
+    settle(400)
+    save(welcome, "app-welcome.png")
+    welcome.hide()
+
+    tray = Tray(app.icon)
+    tray.set_state("")
+    tray.menu.popup(QPoint(40, 40))
+    settle(300)
+    save(tray.menu, "app-tray-menu.png")
+    tray.menu.hide()
 
     app.start_snip()
     settle(600)
@@ -113,6 +130,11 @@ def main() -> int:
         if app.result.latex() and app.result.preview.pixmap() and not app.result.preview.pixmap().isNull():
             break
     print("result:", app.result.latex(), "|", app.result.status.text(), "|", app.engine.state)
+    app.result.alt_button.click()
+    for _ in range(30):
+        settle(100)
+        if app.result.alternatives.count():
+            break
     save(app.result, "app-result.png")
     app.show_history()
     settle(400)

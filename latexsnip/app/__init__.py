@@ -5,14 +5,16 @@ Module map (a test keeps it complete):
 - controller: application (signals → core and registries) · engine_factory (real or fake
   engine) · worker (threads) · scripted (``snip --region``) · launcher (starts the app detached
   for ``snip``) · copy_policy (what may go to the clipboard unasked) · single_instance (local
-  socket) · display (is there a screen?) · __main__ (``python -m latexsnip.app``)
-- handler registries: capture (screen grabs; portal for the Wayland portal) · clipboard (copy;
-  the formats are the core's latexsnip.formats) · preview (renderers; preview_worker runs the
-  fallbacks in a process) · availability (checks they share)
+  socket) · hotkey (global snip key) · autostart (start at login) · display (is there a
+  screen?) · __main__ (``python -m latexsnip.app``)
+- handler registries: capture (screen grabs; portal for the Wayland portal, screens for the
+  Wayland output layout) · clipboard (copy; the formats are the core's latexsnip.formats) ·
+  preview (renderers; preview_worker runs the fallbacks in a process) · availability (checks
+  they share)
 - data: history (SQLite) · settings (JSON) · paths (where files live) · images (files, bytes,
   drops → PIL) · qtimage (PIL ↔ Qt) · selection (geometry maths)
 - widgets: overlay (snip UI) · main_window · result_window · history_window · settings_dialog ·
-  preview_widget · tray
+  preview_widget · tray · welcome (first-run window)
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def run_gui(argv: list[str]) -> int:
     return int(code)
 
 
-def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
+def run_snip(region: tuple[int, int, int, int] | None, argv: list[str], launch: bool = True) -> int:
     """``latexsnip snip``: interactive snip in the running app, or with ``region`` a scripted
     capture → clipboard that exits once the LaTeX is delivered. With no app running, it is
     started in the background (detached, logging to a file) and this returns once it listens."""
@@ -77,7 +79,7 @@ def run_snip(region: tuple[int, int, int, int] | None, argv: list[str]) -> int:
             return 1
         from latexsnip.app.scripted import snip_region
 
-        return snip_region(region)
+        return snip_region(region, launch=launch)
     from latexsnip.app.display import display_problem
 
     problem = display_problem(argv)

@@ -18,12 +18,14 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog, QSystemTrayIcon
 
-from latexsnip.app import clipboard
+from latexsnip.app import autostart, clipboard
 from latexsnip.app.capture import CaptureError, CaptureHandler, capture_screens
 from latexsnip.app.copy_policy import not_copied_reason
 from latexsnip.app.engine_factory import default_engine_factory
 from latexsnip.app.history import History
 from latexsnip.app.history_window import HistoryWindow
+from latexsnip.app.hotkey import X11Hotkey
+from latexsnip.app.hotkey import register as register_hotkey
 from latexsnip.app.main_window import MainWindow
 from latexsnip.app.overlay import SnipSession
 from latexsnip.app.paths import icon_path
@@ -35,6 +37,7 @@ from latexsnip.app.settings import Settings, SettingsStore
 from latexsnip.app.settings_dialog import SettingsDialog
 from latexsnip.app.single_instance import InstanceServer, Reply
 from latexsnip.app.tray import Tray
+from latexsnip.app.welcome import WelcomeWindow
 from latexsnip.app.worker import EngineService
 from latexsnip.errors import ImageError
 from latexsnip.formats import IMAGE, FormatError, convert
@@ -55,6 +58,8 @@ class LatexsnipApp(QObject):
         clipboard_handlers: list | None = None,
         use_tray: bool | None = None,
         server_name: str | None = None,
+        show_welcome: bool | None = None,
+        register_hotkey: bool = True,
     ) -> None:
         super().__init__()
         self.store = settings_store or SettingsStore()
@@ -103,6 +108,12 @@ class LatexsnipApp(QObject):
         self.server.request.connect(self.handle_request)
 
         self.session: SnipSession | None = None
+        self.hotkey: X11Hotkey | None = None
+        self.hotkey_text = ""
+        self._register_hotkey_enabled = register_hotkey
+        self.welcome: WelcomeWindow | None = None
+        self._show_welcome = (not self.settings.welcome_shown) if show_welcome is None \
+            else show_welcome
         self._hidden: list = []
         self.current_image: Image.Image | None = None
         self.current_entry: int | None = None
@@ -129,8 +140,44 @@ class LatexsnipApp(QObject):
         if self.history.recovered_from is not None:
             self.notify(f"History was damaged; a fresh one was started "
                         f"(old file kept as {self.history.recovered_from.name})")
+        self._register_hotkey()
+        if self._show_welcome and not snip:  # started by a shortcut: snip first, welcome later
+            self.show_welcome()
         if snip:
             QTimer.singleShot(0, self.start_snip)
+
+    def _register_hotkey(self) -> None:
+        if self.hotkey is not None:
+            self.hotkey.stop()
+            self.hotkey = None
+        if not self._register_hotkey_enabled:
+            self.hotkey_text = "Global hotkey off"
+        else:
+            self.hotkey, self.hotkey_text = register_hotkey(self.settings.hotkey, self)
+            if self.hotkey is not None:
+                self.hotkey.activated.connect(self.start_snip)
+        self.main.set_hotkey_text(self.hotkey_text)
+
+    def show_welcome(self) -> None:
+        """The first-run window (non-modal: the app works behind it)."""
+        if self.welcome is None:
+            self.welcome = WelcomeWindow(in_tray=self.tray is not None,
+                                         hotkey_text=self.hotkey_text,
+                                         autostart=autostart.is_enabled())
+            self.welcome.snip_requested.connect(self.start_snip)
+            self.welcome.settings_requested.connect(self.show_settings)
+            self.welcome.autostart_changed.connect(self._set_autostart)
+        self.welcome.show()
+        self.welcome.raise_()
+        if not self.settings.welcome_shown:
+            self.settings.welcome_shown = True
+            self._save_settings()
+
+    def _set_autostart(self, enabled: bool) -> None:
+        try:
+            autostart.set_enabled(enabled)
+        except OSError as exc:
+            self.notify(f"Could not change the login start: {exc}")
 
     def quit(self) -> None:
         self.shutdown()
@@ -143,17 +190,19 @@ class LatexsnipApp(QObject):
             return
         self._shut_down = True
         self.server.close()
+        if self.hotkey is not None:
+            self.hotkey.stop()
         edit_pending = self._edit_timer.isActive()
         self._edit_timer.stop()
         self.engine.runner.pool.waitForDone(5000)
         self.result.preview.wait_idle(5000)
         if edit_pending:
             self._save_edit()
-        for w in (self.main, self.result, self.history_window):
+        for w in (self.main, self.result, self.history_window, self.welcome):
             if w is not None:
                 w.close()
                 w.deleteLater()
-        self.history_window = None
+        self.history_window = self.welcome = None
         if self.tray is not None:
             self.tray.icon.hide()
         self.history.close()
@@ -183,8 +232,21 @@ class LatexsnipApp(QObject):
         text = {"loading": "Model: loading…", "ready": f"Model: ready ({detail})",
                 "failed": f"Model: failed to load: {detail}"}.get(state, state)
         self.main.set_model_state(text)
+        self._update_tray()
         if state == "failed":
             self.notify(text)
+
+    def _update_tray(self) -> None:
+        if self.tray is None:
+            return
+        if self.session is not None:
+            self.tray.set_state("snipping…")
+        elif self.engine.state == "loading":
+            self.tray.set_state("loading the model…")
+        elif self.engine.state == "failed":
+            self.tray.set_state("the model failed to load")
+        else:
+            self.tray.set_state("")
 
     # --- snipping --------------------------------------------------------------------------
     def start_snip(self) -> None:
@@ -207,6 +269,9 @@ class LatexsnipApp(QObject):
         self.session.finished.connect(self._on_snipped)
         self.session.cancelled.connect(self._on_snip_cancelled)
         self.session.show()
+        self._update_tray()
+        if self.tray is not None and self.engine.state == "loading":
+            self.tray.notify("The model is still loading; your snip will be read once it's ready")
 
     def _restore_windows(self) -> None:
         for w in self._hidden:
@@ -215,11 +280,13 @@ class LatexsnipApp(QObject):
 
     def _on_snipped(self, image: Image.Image) -> None:
         self.session = None
+        self._update_tray()
         self._restore_windows()
         self.recognize_image(image, "snip")
 
     def _on_snip_cancelled(self) -> None:
         self.session = None
+        self._update_tray()
         self._restore_windows()
 
     def open_file(self) -> None:
@@ -368,6 +435,7 @@ class LatexsnipApp(QObject):
         if self.current_entry is not None and self.result.latex():
             try:
                 self.history.update_latex(self.current_entry, self.result.latex())
+                self._history_changed()
             except sqlite3.Error as exc:
                 self.notify(f"Could not save the edit: {exc}")
 
@@ -380,6 +448,7 @@ class LatexsnipApp(QObject):
     def apply_settings(self, new: Settings) -> None:
         restart = new.device != self.settings.device
         format_changed = new.copy_format != self.settings.copy_format
+        hotkey_changed = new.hotkey != self.settings.hotkey
         self.settings = new
         self.history.set_limit(new.history_size)
         self._history_changed()
@@ -388,13 +457,18 @@ class LatexsnipApp(QObject):
         self._save_settings()
         if format_changed:
             self._recopy_shown()
+        if hotkey_changed:
+            self._register_hotkey()
+            self.notify(self.hotkey_text)
         if restart:
             self.notify("The device setting applies after a restart")
 
     def show_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, None)
+        dialog = SettingsDialog(self.settings, None, autostart=autostart.is_enabled())
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.value())
+            if dialog.autostart.isChecked() != autostart.is_enabled():
+                self._set_autostart(dialog.autostart.isChecked())
 
     def show_history(self) -> None:
         if self.history_window is None:

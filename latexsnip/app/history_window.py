@@ -1,11 +1,16 @@
-"""Browse, search, re-copy and delete past snips."""
+"""Browse, search, re-copy and delete past snips.
+
+Keyboard: Ctrl+C copies the selected entry's LaTeX (only the LaTeX, in the chosen format),
+Enter opens it in the result window, Delete removes it (Ctrl+Z or "Undo" brings it back), Esc
+closes. The list follows new snips and edits while open.
+"""
 
 from __future__ import annotations
 
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -17,7 +22,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from latexsnip.app.history import History
+from latexsnip.app.history import History, HistoryEntry
+
+
+class HistoryList(QListWidget):
+    """The list's own Ctrl+C would copy the row's text (date and confidence included)."""
+
+    copy_pressed = Signal()
+    open_pressed = Signal()
+    delete_pressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_pressed.emit()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.open_pressed.emit()
+        elif event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Delete:
+            self.delete_pressed.emit()
+        elif event.key() == Qt.Key.Key_Escape:
+            self.window().close()
+        else:
+            super().keyPressEvent(event)
 
 
 class HistoryWindow(QWidget):
@@ -32,7 +57,10 @@ class HistoryWindow(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=150)
         self._search_timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
-        self.list = QListWidget()
+        self.list = HistoryList()
+        self.list.copy_pressed.connect(self._copy)
+        self.list.open_pressed.connect(self._open)
+        self.list.delete_pressed.connect(self.delete_selected)
         self.list.currentItemChanged.connect(lambda cur, _prev: self._show(cur))
         self.list.itemDoubleClicked.connect(lambda it: self.open_requested.emit(self._id(it)))
         self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
@@ -44,9 +72,19 @@ class HistoryWindow(QWidget):
         self.open_button.clicked.connect(self._open)
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self.delete_selected)
+        self.undo_button = QPushButton("Undo delete")
+        self.undo_button.clicked.connect(self.undo_delete)
+        self.undo_button.setVisible(False)
+        self.message = QLabel()
+        self._deleted: HistoryEntry | None = None
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_delete)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         buttons = QHBoxLayout()
         for b in (self.copy_button, self.open_button, self.delete_button):
             buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.message)
+        buttons.addWidget(self.undo_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
@@ -55,6 +93,9 @@ class HistoryWindow(QWidget):
         self.resize(560, 520)
 
     def refresh(self) -> None:
+        """Reload the list, keeping the selected entry selected when it's still there."""
+        keep = self._id(self.list.currentItem())
+        self.list.blockSignals(True)
         self.list.clear()
         for e in self.history.list(self.search.text()):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created))
@@ -63,8 +104,11 @@ class HistoryWindow(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, e.id)
             item.setToolTip(e.latex)
             self.list.addItem(item)
-        if self.list.count():
-            self.list.setCurrentRow(0)
+        self.list.blockSignals(False)
+        rows = [self._id(self.list.item(i)) for i in range(self.list.count())]
+        if rows:
+            self.list.setCurrentRow(rows.index(keep) if keep in rows else 0)
+            self._show(self.list.currentItem())
         else:
             self.image.clear()
 
@@ -104,6 +148,27 @@ class HistoryWindow(QWidget):
 
     def delete_selected(self) -> None:
         item = self.list.currentItem()
-        if item:
-            self.history.delete(self._id(item))
-            self.refresh()
+        if not item:
+            return
+        entry = self.history.get(self._id(item))
+        row = self.list.currentRow()
+        self.history.delete(self._id(item))
+        self._deleted = entry
+        self.message.setText("Deleted.")
+        self.undo_button.setVisible(entry is not None)
+        self.refresh()
+        if self.list.count():
+            self.list.setCurrentRow(min(row, self.list.count() - 1))
+
+    def undo_delete(self) -> None:
+        """Bring the last deleted entry back (same time, LaTeX, confidence and image)."""
+        entry, self._deleted = self._deleted, None
+        if entry is None:
+            return
+        new_id = self.history.add(entry.latex, entry.confidence, entry.png, created=entry.created)
+        self.message.setText("Restored.")
+        self.undo_button.setVisible(False)
+        self.refresh()
+        for i in range(self.list.count()):
+            if self._id(self.list.item(i)) == new_id:
+                self.list.setCurrentRow(i)

@@ -60,17 +60,22 @@ class MainWindow(QMainWindow):
         self.snip_button.setDefault(True)
         self.snip_button.setFocus()  # the first key press should snip, not quit
         self.model_label = QLabel()
+        self.hotkey_label = QLabel(wordWrap=True)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.drop_label, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.model_label)
+        layout.addWidget(self.hotkey_label)
         self.setCentralWidget(central)
         QShortcut(QKeySequence.StandardKey.Paste, self, self.paste)
         QShortcut(QKeySequence.StandardKey.Open, self, self.open_requested.emit)
 
     def set_model_state(self, text: str) -> None:
         self.model_label.setText(text)
+
+    def set_hotkey_text(self, text: str) -> None:
+        self.hotkey_label.setText(text)
 
     def notify(self, message: str, timeout_ms: int = 5000) -> None:
         self.statusBar().showMessage(message, timeout_ms)

@@ -51,6 +51,7 @@ class PreviewLabel(QLabel):
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self._start)
         self._latex = ""
+        self._full: QPixmap | None = None  # the rendering at its own size
         self._generation = 0
 
     def wait_idle(self, timeout_ms: int) -> None:
@@ -72,6 +73,7 @@ class PreviewLabel(QLabel):
     def _start(self) -> None:
         gen, latex = self._generation, self._latex
         if not latex.strip():
+            self._full = None
             self.setPixmap(QPixmap())
             self.setText("")
             return
@@ -86,12 +88,37 @@ class PreviewLabel(QLabel):
             self._fail(gen, "the preview could not be drawn")
             return
         self.setToolTip(f"rendered with {rendered.renderer}")
-        self.setPixmap(pix)
+        self._full = pix
+        self._fit()
         self.rendered.emit(rendered.renderer)
+
+    def _fit(self) -> None:
+        """Show the whole formula: shrunk to the label when larger (never cropped, never blown
+        up). The label's own size hint stays small so a tall formula can't grow the window."""
+        pix = self._full
+        if pix is None or pix.isNull():
+            return
+        box = self.contentsRect().size() - QSize(4, 4)
+        if pix.width() > box.width() or pix.height() > box.height():
+            pix = pix.scaled(max(1, box.width()), max(1, box.height()),
+                             Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation)
+        self.setPixmap(pix)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(200, 90)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(60, 60)
 
     def _fail(self, gen: int, message: str) -> None:
         if gen != self._generation:
             return
+        self._full = None
         self.setPixmap(QPixmap())
         self.setText(f"No preview: {message}")
         self.rendered.emit("")

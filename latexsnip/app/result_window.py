@@ -10,7 +10,15 @@ from collections.abc import Callable
 
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import (
+    QCursor,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -33,6 +41,18 @@ from latexsnip.prediction import Alternative, Prediction
 
 MAX_SNIP_W, MAX_SNIP_H = 560, 120  # logical pixels
 MAX_ALTERNATIVES = 5
+
+
+def snip_pixmap(image: Image.Image, dpr: float) -> QPixmap:
+    """The snip has physical pixels: show them 1:1 on a ``dpr`` screen (crisp at HiDPI instead
+    of blown up twice), shrunk only when larger than the box."""
+    pix = pil_to_pixmap(image)
+    max_w, max_h = round(MAX_SNIP_W * dpr), round(MAX_SNIP_H * dpr)
+    if pix.width() > max_w or pix.height() > max_h:
+        pix = pix.scaled(max_w, max_h, Qt.AspectRatioMode.KeepAspectRatio,
+                         Qt.TransformationMode.SmoothTransformation)
+    pix.setDevicePixelRatio(dpr)
+    return pix
 
 
 class LatexEdit(QPlainTextEdit):
@@ -225,17 +245,9 @@ class ResultWindow(QWidget):
             self.copy_requested.emit(self.latex())
 
     def _set_snip(self, image: Image.Image) -> None:
-        # The snip has physical pixels; show it at its real size on this screen (dpr), shrunk
-        # only when it's larger than the box: crisp at HiDPI instead of blown up twice.
-        dpr = self.devicePixelRatioF() or 1.0
-        pix = pil_to_pixmap(image)
-        max_w, max_h = round(MAX_SNIP_W * dpr), round(MAX_SNIP_H * dpr)
-        if pix.width() > max_w or pix.height() > max_h:
-            pix = pix.scaled(max_w, max_h, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-        pix.setDevicePixelRatio(dpr)
+        pix = snip_pixmap(image, self.devicePixelRatioF() or 1.0)
         self.snip.setPixmap(pix)
-        self.snip.setFixedHeight(max(60, round(pix.height() / dpr) + 8))
+        self.snip.setFixedHeight(max(60, round(pix.height() / pix.devicePixelRatio()) + 8))
 
     def _set_latex(self, latex: str) -> None:
         self.editor.blockSignals(True)

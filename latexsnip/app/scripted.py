@@ -36,12 +36,14 @@ def snip_region(
     engine_factory: Callable[[str], Any] | None = None,
     clipboard_handlers: list | None = None,
     use_running_app: bool = True,
+    launch: bool = True,
     start: Callable[[], object] | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     """Capture ``region``, recognise it (in the running app, which is started if needed: it keeps
-    the model loaded and owns the clipboard) and copy. ``start`` launches the app (injectable)."""
+    the model loaded and owns the clipboard) and copy. ``start`` launches the app (injectable);
+    ``launch=False`` recognises here when no app runs."""
     out, err = out or sys.stdout, err or sys.stderr
     if capture_handlers is None and is_wayland():
         from PySide6.QtGui import QGuiApplication  # portal: event loop; grim: the outputs
@@ -56,7 +58,7 @@ def snip_region(
         message = {"cmd": "recognize", "png": base64.b64encode(pil_to_png(image)).decode()}
         try:
             answer = send_request(message)
-            if answer is None:
+            if answer is None and launch:
                 (start or start_app)()
                 answer = send_request(message)
         except LaunchError as exc:

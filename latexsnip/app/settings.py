@@ -32,6 +32,23 @@ class Settings:
     # Beam 5 vs greedy on 200 im2latex_val images: BLEU +0.019, edit distance -0.034, for 1.3x
     # the median latency of one snip (training/RUNS.md, cpu-small-9). 1 = greedy.
     beam_width: int = 5
+    # The global snip key ("" = none; the desktop's own shortcut settings can bind `snip`).
+    hotkey: str = "Ctrl+Alt+M"
+    welcome_shown: bool = False  # the first-run window was seen
+
+
+def _valid_hotkey(value: object) -> bool:
+    from latexsnip.app.hotkey import HotkeyError, parse_hotkey
+
+    if not isinstance(value, str) or len(value) > 40:
+        return False
+    if not value:
+        return True
+    try:
+        parse_hotkey(value)
+    except HotkeyError:
+        return False
+    return True
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -58,6 +75,8 @@ def validate(raw: object) -> tuple[Settings, list[str]]:
             ok = value in choices[f.name]
         elif isinstance(default, bool):
             ok = isinstance(value, bool)
+        elif f.name == "hotkey":
+            ok = _valid_hotkey(value)
         elif f.name == "confidence_threshold":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
         elif f.name in INT_RANGES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QKeySequenceEdit,
     QSpinBox,
     QWidget,
 )
@@ -35,7 +37,8 @@ def _spin(name: str, value: int) -> QSpinBox:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None,
+                 autostart: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("latexsnip – settings")
         self._base = settings
@@ -49,7 +52,15 @@ class SettingsDialog(QDialog):
         self.history_size = _spin("history_size", settings.history_size)
         self.beam_width = _spin("beam_width", settings.beam_width)
         self.beam_width.setToolTip("1 = greedy (fastest); wider beams read a little better")
+        self.hotkey = QKeySequenceEdit(QKeySequence(settings.hotkey))
+        self.hotkey.setMaximumSequenceLength(1)
+        self.hotkey.setClearButtonEnabled(True)
+        self.hotkey.setToolTip("Press the new key combination; clear it for none")
+        self.autostart = QCheckBox("Start latexsnip when I log in")
+        self.autostart.setChecked(autostart)
         form = QFormLayout(self)
+        form.addRow("Snip hotkey", self.hotkey)
+        form.addRow("", self.autostart)
         form.addRow("Device (restart to apply)", self.device)
         form.addRow("Copy format", self.copy_format)
         form.addRow("", self.auto_copy)
@@ -73,4 +84,5 @@ class SettingsDialog(QDialog):
             preview_renderer=self.renderer.currentData(),
             history_size=self.history_size.value(),
             beam_width=self.beam_width.value(),
+            hotkey=self.hotkey.keySequence().toString(QKeySequence.SequenceFormat.PortableText),
         )

@@ -70,7 +70,8 @@ def make_app(qtbot):
         engine = engine or Engine()
         app = LatexsnipApp(engine_factory=factory or (lambda device: engine),
                            capture_handlers=[Capture(shots or [screen_shot()])],
-                           clipboard_handlers=[QtClipboard()], use_tray=False)
+                           clipboard_handlers=[QtClipboard()], use_tray=False,
+                           show_welcome=False)
         app.start(listen=listen)
         app.fake = engine
         apps.append(app)

@@ -270,12 +270,15 @@ def test_tray_menu_drives_the_app(qtbot, make_app, monkeypatch):
         app.start(listen=False)
         assert app.tray is not None and not app.main.isVisible()
         labels = [a.text() for a in app.tray.menu.actions() if a.text()]
-        assert labels == ["Snip", "Open image…", "History", "Settings", "Quit"]
+        assert labels == ["Snip", "Show window", "Open image…", "History", "Settings", "Quit"]
         app.tray.menu.actions()[0].trigger()
         qtbot.waitUntil(lambda: app.session is not None, timeout=3000)
         qtbot.keyClick(app.session.overlays[0], Qt.Key.Key_Escape)
-        app.tray.menu.actions()[2].trigger()
+        actions = {a.text(): a for a in app.tray.menu.actions()}
+        actions["History"].trigger()
         assert app.history_window.isVisible()
+        actions["Show window"].trigger()
+        assert app.main.isVisible()  # the paste/drop target, reachable in tray mode
         shown = []
         monkeypatch.setattr(app.tray, "notify", shown.append)
         app.copy_latex("x")

@@ -160,13 +160,13 @@ def test_parse_sway_outputs_keeps_active_logical_rects():
 
 
 def test_app_copies_with_wl_copy_first_on_wayland(monkeypatch):
-    from latexsnip.app.application import app_clipboard_handlers
+    from latexsnip.app.clipboard import handlers_for
 
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
-    assert [h.name for h in app_clipboard_handlers()][:2] == ["wl-copy", "qt"]
+    assert [h.name for h in handlers_for(long_lived=True)][:2] == ["wl-copy", "qt"]
     monkeypatch.delenv("WAYLAND_DISPLAY")
     monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
-    assert app_clipboard_handlers()[0].name == "qt"
+    assert handlers_for(long_lived=True)[0].name == "qt"
 
 
 def test_wayland_failure_says_what_to_install(monkeypatch):

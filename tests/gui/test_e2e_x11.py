@@ -53,6 +53,8 @@ def xenv(tmp_path):
                LATEXSNIP_DATA_DIR=str(tmp_path / "data"),
                LATEXSNIP_CONFIG_DIR=str(tmp_path / "config"))
     env.pop("WAYLAND_DISPLAY", None)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text('{"welcome_shown": true}')  # no first-run window over the formula
     procs: list[subprocess.Popen] = []
 
     def spawn(*args, **kw):
@@ -162,7 +164,7 @@ def test_region_snip_without_app_starts_it_in_the_background(xenv):
 def test_region_of_random_noise_exits_1_and_leaves_the_clipboard(xenv):
     env, spawn, tmp_path = xenv
     env["LATEXSNIP_FAKE_CONFIDENCE"] = "0.24"  # what the shipped model gives this noise
-    w, h = _show_formula(spawn, "noise")
+    w, h = _show_formula(spawn, "--noise")
     subprocess.run(["xclip", "-selection", "clipboard", "-i"], input="keep me", text=True, env=env,
                    check=True, timeout=5)
     result = _snip(env, (X, Y, w, h))

@@ -229,3 +229,121 @@ def test_result_window_opens_on_screen(qtbot, make_app, image):
     recognised(qtbot, app, image)
     area = app.result.screen().availableGeometry()
     assert area.contains(app.result.frameGeometry().topLeft())
+
+
+# --- 6. history -------------------------------------------------------------------------------
+
+def test_history_follows_new_snips_and_edits_while_open(qtbot, make_app, image):
+    app = make_app()
+    app.show_history()
+    hw = app.history_window
+    assert hw.list.count() == 0
+    recognised(qtbot, app, image)
+    assert hw.list.count() == 1
+    app.result.editor.setPlainText(r"\sqrt{2}")
+    qtbot.waitUntil(lambda: r"\sqrt{2}" in hw.list.item(0).text(), timeout=5000)
+
+
+def test_history_keyboard_copy_enter_delete_undo_escape(qtbot, make_app):
+    app = make_app()
+    app.history.add(r"\alpha", 0.9, b"", created=1)
+    app.history.add(r"\beta", 0.8, None, created=2)
+    app.show_history()
+    hw = app.history_window
+    hw.list.setCurrentRow(1)  # \alpha (newest first)
+    qtbot.keyClick(hw.list, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert clipboard_text() == r"\alpha"  # the LaTeX only, no date or confidence
+    qtbot.keyClick(hw.list, Qt.Key.Key_Delete)
+    assert [e.latex for e in app.history.list()] == [r"\beta"]
+    assert hw.undo_button.isVisible()
+    hw.undo_button.click()
+    restored = app.history.list()
+    assert [(e.latex, e.created, e.confidence) for e in restored] == [
+        (r"\beta", 2, 0.8), (r"\alpha", 1, 0.9)]
+    assert hw.list.currentItem().toolTip() == r"\alpha"
+    qtbot.keyClick(hw.list, Qt.Key.Key_Return)
+    assert app.result.isVisible() and app.result.latex() == r"\alpha"
+    hw.activateWindow()
+    qtbot.keyClick(hw.list, Qt.Key.Key_Escape)
+    assert not hw.isVisible()
+
+
+# --- 7. tray ----------------------------------------------------------------------------------
+
+def test_tray_double_click_shows_window_single_click_snips_and_state_is_shown(qtbot, make_app):
+    import threading
+
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from latexsnip.app.application import LatexsnipApp
+    from latexsnip.app.clipboard import QtClipboard
+
+    from .fakes import Capture, screen_shot
+
+    gate = threading.Event()
+    engine = Engine()
+
+    def slow_factory(device):
+        gate.wait(10)
+        return engine
+
+    app = LatexsnipApp(engine_factory=slow_factory, capture_handlers=[Capture([screen_shot()])],
+                       clipboard_handlers=[QtClipboard()], use_tray=True)
+    try:
+        app.start(listen=False)
+        assert "loading the model" in app.tray.icon.toolTip()
+        notes = []
+        app.tray.notify = notes.append
+        reason = QSystemTrayIcon.ActivationReason
+        app.tray._activated(reason.Trigger)  # a double click starts with a single click
+        app.tray._activated(reason.DoubleClick)
+        qtbot.wait(app.tray._click.interval() + 100)
+        assert app.main.isVisible() and app.session is None  # shown, no snip started
+        app.main.hide()
+        app.tray._activated(reason.Trigger)
+        qtbot.waitUntil(lambda: app.session is not None, timeout=3000)
+        assert "snipping" in app.tray.icon.toolTip()
+        assert any("still loading" in n for n in notes)
+        qtbot.keyClick(app.session.overlays[0], Qt.Key.Key_Escape)
+        gate.set()
+        qtbot.waitUntil(lambda: app.engine.state == "ready", timeout=5000)
+        assert app.tray.icon.toolTip() == "latexsnip"
+    finally:
+        gate.set()
+        app.shutdown()
+
+
+def test_tall_preview_is_scaled_to_fit_and_the_window_keeps_its_size(qtbot, make_app, image):
+    from PySide6.QtCore import QBuffer, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    from latexsnip.app.preview import Rendered
+
+    app = make_app()
+    recognised(qtbot, app, image)
+    qtbot.waitExposed(app.result)
+    size = app.result.size()
+    tall = QImage(200, 3000, QImage.Format.Format_RGB32)
+    tall.fill(QColor("black"))
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    tall.save(buf, "PNG")
+    preview = app.result.preview
+    preview._show(preview._generation, Rendered("png", bytes(buf.data()), "test"))
+    QGuiApplication.processEvents()
+    pix = preview.pixmap()
+    assert 0 < pix.height() <= preview.height() and pix.width() < 200  # whole, shrunk
+    assert app.result.size() == size
+
+
+def test_snip_thumbnail_is_crisp_at_hidpi():
+    from PIL import Image
+
+    from latexsnip.app.result_window import MAX_SNIP_W, snip_pixmap
+
+    image = Image.new("RGB", (240, 80), "white")  # a 120x40 logical snip on a 2x screen
+    pix = snip_pixmap(image, 2.0)
+    assert pix.devicePixelRatio() == 2.0
+    assert (pix.width(), pix.height()) == (240, 80)  # 1:1 device pixels, not resampled
+    wide = snip_pixmap(Image.new("RGB", (4000, 100)), 2.0)
+    assert wide.width() == 2 * MAX_SNIP_W and wide.deviceIndependentSize().width() == MAX_SNIP_W

@@ -99,7 +99,8 @@ class Desktop:
 
     def snip(self, region: tuple[int, int, int, int], env: dict | None = None) -> subprocess.CompletedProcess:
         x, y, w, h = region
-        return subprocess.run([sys.executable, "-m", "latexsnip.app", "snip", "--region",
+        # --no-launch: with no app, these tests check the CLI's own capture and wl-copy.
+        return subprocess.run([sys.executable, "-m", "latexsnip.app", "snip", "--no-launch", "--region",
                                f"{x},{y},{w},{h}"], env=env or self.env, cwd=ROOT,
                               capture_output=True, text=True, timeout=180)
 

@@ -1,0 +1,144 @@
+"""The global snip hotkey.
+
+X11: a passive key grab on the root window (python-xlib), served by a small thread; it works on
+any X11 desktop without its help. Elsewhere (Wayland, or when the grab is refused because another
+program owns the key) the app says so and the desktop's own shortcut settings bind
+``latexsnip snip`` instead (docs/shortcuts.md) — the XDG GlobalShortcuts portal is not wired up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QGuiApplication
+
+from latexsnip.app.availability import importable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOTKEY = "Ctrl+Alt+M"
+_MODIFIERS = {"ctrl": "ControlMask", "control": "ControlMask", "alt": "Mod1Mask",
+              "shift": "ShiftMask", "meta": "Mod4Mask", "super": "Mod4Mask", "win": "Mod4Mask"}
+
+
+class HotkeyError(RuntimeError):
+    pass
+
+
+def parse_hotkey(text: str) -> tuple[list[str], str]:
+    """``"Ctrl+Alt+M"`` → (["ControlMask", "Mod1Mask"], "m"). Needs at least one modifier: a bare
+    key grabbed globally would stop working in every other program."""
+    parts = [p.strip() for p in text.split("+")]
+    if len(parts) < 2 or not all(parts):
+        raise HotkeyError(f"{text!r}: use a modifier and a key, e.g. {DEFAULT_HOTKEY}")
+    mods, key = parts[:-1], parts[-1]
+    masks = []
+    for m in mods:
+        if m.lower() not in _MODIFIERS:
+            raise HotkeyError(f"{text!r}: unknown modifier {m!r} (Ctrl, Alt, Shift, Meta)")
+        masks.append(_MODIFIERS[m.lower()])
+    return sorted(set(masks)), key.lower() if len(key) == 1 else key
+
+
+def x11_available() -> bool:
+    """Only where Qt itself talks X11 (not Wayland via XWayland, not offscreen)."""
+    app = QGuiApplication.instance()
+    return (app is not None and QGuiApplication.platformName() == "xcb"
+            and bool(os.environ.get("DISPLAY")) and importable("Xlib"))
+
+
+class X11Hotkey(QObject):
+    """Grab ``sequence`` on the X server; ``activated`` fires (on the GUI thread) per press."""
+
+    activated = Signal()
+
+    def __init__(self, sequence: str, display: str | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sequence = sequence
+        self._display_name = display
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._display = None
+
+    def start(self) -> None:
+        """Grab the key; raises ``HotkeyError`` when the key is taken or X refuses."""
+        from Xlib import XK, X, error
+        from Xlib.display import Display
+
+        masks, key = parse_hotkey(self.sequence)
+        try:
+            d = Display(self._display_name)
+        except (error.DisplayError, error.ConnectionClosedError, OSError) as exc:
+            raise HotkeyError(f"cannot reach the X server: {exc}") from exc
+        keysym = XK.string_to_keysym(key)
+        keycode = d.keysym_to_keycode(keysym) if keysym else 0
+        if not keycode:
+            d.close()
+            raise HotkeyError(f"{self.sequence}: unknown key {key!r}")
+        mask = 0
+        for name in masks:
+            mask |= getattr(X, name)
+        root = d.screen().root
+        failures: list[object] = []
+        # The grab matches exact modifier states: also grab with NumLock / CapsLock on.
+        for extra in (0, X.Mod2Mask, X.LockMask, X.Mod2Mask | X.LockMask):
+            root.grab_key(keycode, mask | extra, True, X.GrabModeAsync, X.GrabModeAsync,
+                          onerror=lambda *a: failures.append(a) or True)  # True: handled
+        d.sync()
+        if failures:
+            root.ungrab_key(keycode, X.AnyModifier)
+            d.close()
+            raise HotkeyError(f"{self.sequence} is already taken by another program")
+        self._display, self._keycode = d, keycode
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="latexsnip-hotkey", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        from Xlib import X
+
+        d = self._display
+        while not self._stop.is_set():
+            readable, _, _ = select.select([d.fileno()], [], [], 0.2)
+            if not readable and not d.pending_events():
+                continue
+            while d.pending_events():
+                event = d.next_event()
+                if event.type == X.KeyPress and event.detail == self._keycode:
+                    self.activated.emit()  # queued to the GUI thread (this object lives there)
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(2)
+        self._thread = None
+        from Xlib import X
+
+        try:
+            self._display.screen().root.ungrab_key(self._keycode, X.AnyModifier)
+            self._display.close()
+        except Exception:  # noqa: BLE001 - the server may be gone already
+            log.debug("hotkey: ungrab failed", exc_info=True)
+        self._display = None
+
+
+def register(sequence: str, parent: QObject | None = None) -> tuple[X11Hotkey | None, str]:
+    """Register ``sequence`` where this session allows it; returns (handle, what to tell the
+    user). ``handle`` is ``None`` when the desktop's settings must bind it instead."""
+    if not sequence:
+        return None, "No snip hotkey set (Settings → Snip hotkey)"
+    if not x11_available():
+        return None, (f"This desktop doesn't let apps grab {sequence}: bind `latexsnip snip` to "
+                      "it in the desktop's keyboard settings")
+    hotkey = X11Hotkey(sequence, parent=parent)
+    try:
+        hotkey.start()
+    except HotkeyError as exc:
+        return None, f"Snip hotkey not set: {exc}. Choose another in Settings"
+    return hotkey, f"Press {sequence} anywhere to snip"
