@@ -36,3 +36,15 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert "-o OUT" in proc.stdout and "IMPORTED ['latexsnip_train.extract']" in proc.stdout
     proc = _run("no-such-command")
     assert "invalid choice" in proc.stderr and "IMPORTED []" in proc.stdout
+
+
+def test_every_listed_command_registers_itself_under_its_name() -> None:
+    """The lazy table and the modules agree: each adder creates the command it is listed for."""
+    import argparse
+
+    from latexsnip_train.cli import COMMANDS, _add_command
+
+    for name in COMMANDS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        _add_command(sub, name)
+        assert list(sub.choices) == [name]
