@@ -144,6 +144,13 @@ def test_paired_delimiters_and_ensuremath() -> None:
     assert clean_formula(expand_macros(r"x \in \R", macros)) == r"x \in \mathbb{R}"
 
 
+def test_split_becomes_aligned_with_its_rows(tmp_path: Path) -> None:
+    (tmp_path / "s.tex").write_text("\\begin{equation}\\begin{split} a &= b + c \\\\ &= d + e"
+                                    "\\end{split}\\label{s}\\end{equation}", encoding="utf-8")
+    assert _kept(extract([tmp_path / "s.tex"])) == [
+        r"\begin{aligned} a &= b + c \\ &= d + e\end{aligned}", "a = b + c", "= d + e"]
+
+
 def test_comments_and_verbatim_are_not_read_but_escaped_percent_is() -> None:
     text = strip_verbatim_and_comments("a \\% b % c\n\\verb|$x$| d\n")
     assert "a \\% b " in text and "c" not in text and "$x$" not in text and "d" in text

@@ -676,6 +676,8 @@ def clean_formula(latex: str) -> str:
                 inner, end = "", k + len(cmd)
             latex = latex[:k] + " " + inner + " " + latex[end:]
     latex = re.sub(r"\\intertext\s*\{[^{}]*\}", r"\\\\", latex)
+    # split only works inside a display environment; aligned typesets the same anywhere.
+    latex = re.sub(r"\\(begin|end)\s*\{split\}", r"\\\1{aligned}", latex)
     text = " ".join(latex.split())
     text = re.sub(r"(\\\\\s*)+(\\end\{[a-z]+\})$", r"\2", text)  # a last empty row
     return re.sub(r"^\s*\\\\|\\\\\s*$", "", text).strip()
