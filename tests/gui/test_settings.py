@@ -68,6 +68,21 @@ def test_dialog_edits_a_copy_and_returns_every_field(qtbot):
     assert validate({"beam_width": dialog.value().beam_width})[1] == []
 
 
+def test_dialog_hotkey_and_login_start(qtbot):
+    from PySide6.QtGui import QKeySequence
+
+    from latexsnip.app.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(), autostart=True)
+    qtbot.addWidget(dialog)
+    assert dialog.value().hotkey == "Ctrl+Alt+M" and dialog.autostart.isChecked()
+    dialog.hotkey.setKeySequence(QKeySequence("Ctrl+Shift+F2"))
+    assert dialog.value().hotkey == "Ctrl+Shift+F2"
+    assert validate({"hotkey": dialog.value().hotkey})[1] == []
+    dialog.hotkey.clear()
+    assert dialog.value().hotkey == ""  # none
+
+
 @pytest.mark.parametrize("content, why", [
     (b'{"device": "cpu\xff\xfe"}', "not UTF-8"),
     (b"[" * 100_000, "nested too deeply"),
