@@ -11,6 +11,7 @@ import pytest
 from latexsnip_train.normalize import normalize_latex
 from latexsnip_train.variety import (
     LabelStyle,
+    VarietyRates,
     add_left_right,
     add_spacing,
     is_canonical,
@@ -121,6 +122,8 @@ def test_spacing_and_left_right_follow_the_measured_style() -> None:
                                                           {"3": Counter({r"\,": 1}),
                                                            ",": Counter({r"\,": 1})}), rng)
     assert number == _t("x = 3 , 1 4")
+    opener = LabelStyle({"{": 1.0, "(": 1.0}, {"{": Counter({r"\;": 1}), "(": Counter({r"\;": 1})})
+    assert add_spacing(_t("x _ { 1 } ( a )"), opener, rng) == _t("x _ { 1 } ( a )")
 
 
 def test_left_right_pairs_stay_in_their_group_and_row() -> None:
@@ -146,6 +149,13 @@ def test_vary_draw_keeps_every_formula_canonical_and_is_reproducible() -> None:
     again, _ = vary_draw(draw, style, seed=5)
     assert again == out
     assert vary_draw(draw, style, seed=6)[0] != out
+    sums = [" + ".join("abcdefghijklmnopqrstuvwxyz"[:k]) + " ." for k in range(2, 13)]
+    joined, jstats = vary_draw(sums * 10, style, seed=1,
+                               rates=VarietyRates(rename=0, splice=0, join=1.0))
+    assert jstats.applied["join"] > 10
+    assert all(is_canonical(line) for line in joined)
+    assert all(". ," not in line and ". =" not in line and ". \\quad" not in line
+               for line in joined)
     assert "distinct" in repeat_profile(out)
 
 

@@ -60,6 +60,8 @@ _PROTECT_GROUPS = {**{c: 1 for c in _WORD_CMDS}, **{c: 1 for c in _SPEC_OPENERS}
 # Commands whose braced arguments may be exchanged between formulas.
 _SPLICE_ARGS = {r"\frac": 2, r"\binom": 2, r"\sqrt": 1}
 _ROW_BREAKS = frozenset({"&", r"\\"})
+_OPENERS = frozenset({"{", "(", "[", r"\{", r"\left", r"\langle"})
+_END_PUNCTUATION = frozenset({".", ",", ";"})
 JOINERS: tuple[tuple[str, ...], ...] = (
     (",", r"\quad"), (",", r"\qquad"), ("=",), (r"\quad",), (",",), (",", r"\;"),
 )
@@ -219,7 +221,8 @@ def add_spacing(tokens: Sequence[str], style: LabelStyle, rng: random.Random) ->
     for i, tok in enumerate(tokens):
         out.append(tok)
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        p = style.space_after.get(tok, 0.0)
+        # Never at the start of a group or a bracket (``x _ { \; 1 }``): legal, but no one writes it.
+        p = 0.0 if tok in _OPENERS else style.space_after.get(tok, 0.0)
         after = tokens[i + 2] if i + 2 < len(tokens) else ""
         prev = tokens[i - 1] if i else ""
         inside_number = (tok in DIGITS and (nxt in DIGITS or (nxt in (".", ",") and after in DIGITS))
@@ -348,7 +351,8 @@ def _join_to_length(
         if near is None or abs(near - want) > max(2, want // 8):
             return None
         parts.append(rng.choice(by_len[near]).split(" "))
-    return [*parts[0], *joiner, *parts[1]]
+    first = parts[0][:-1] if parts[0][-1] in _END_PUNCTUATION else parts[0]  # no ". , \quad"
+    return [*first, *joiner, *parts[1]]
 
 
 def repeat_profile(lines: Sequence[str]) -> str:
