@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from latexsnip_train.resample import BIN, length_bin, match_lengths
@@ -66,3 +67,29 @@ def test_rejects_bad_arguments() -> None:
         match_lengths(["a"], [1], [], 1)
     with pytest.raises(ValueError):
         match_lengths(["a"], [1], [1], 1, max_repeats=0)
+
+
+def test_resample_variety_writes_a_varied_canonical_draw(tmp_path, capsys) -> None:
+    from latexsnip_train.cli import main
+    from latexsnip_train.variety import is_canonical
+
+    repo = Path(__file__).resolve().parents[1]
+    tokenizer = repo / "resources" / "model" / "latexsnip-base" / "tokenizer.json"
+    corpus = tmp_path / "corpus.txt"
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    lines = [" + ".join(letters[i:i + k]) + f" = \\frac {{ {letters[k]} }} {{ 2 }}"
+             for i in range(10) for k in range(2, 12)]
+    corpus.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    reference = tmp_path / "reference.txt"
+    reference.write_text("a , \\quad b + c + d\n\\left( x + y \\right) = z\n" * 20, encoding="utf-8")
+    out = tmp_path / "draw.txt"
+    args = ["resample", str(corpus), str(out), "--reference", str(reference), "--tokenizer",
+            str(tokenizer), "--n", "60", "--seed", "3", "--max-repeats", "2"]
+    assert main([*args, "--variety"]) == 0
+    printed = capsys.readouterr().out
+    assert "before variety:" in printed and "after variety:" in printed
+    drawn = out.read_text(encoding="utf-8").splitlines()
+    assert drawn and all(is_canonical(line) for line in drawn)
+    assert not set(drawn) <= set(lines)  # some formulas are new
+    assert main(args) == 0
+    assert set(out.read_text(encoding="utf-8").splitlines()) <= set(lines)  # off: picks only
