@@ -28,6 +28,8 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="latexsnip", add_help=False)
     parser.add_argument("--snip", action="store_true", help="start with a snip")
     parser.add_argument("--debug", action="store_true")
+    # Started by `snip --region` in the background: no first-run window over the user's work.
+    parser.add_argument("--no-welcome", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_known_args(argv)  # the rest goes to Qt (-platform, -style, …)
 
 
@@ -59,7 +61,7 @@ def run_gui(argv: list[str]) -> int:
     qapp = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     qapp.setApplicationName("latexsnip")
     qapp.setDesktopFileName("latexsnip")
-    app = LatexsnipApp()
+    app = LatexsnipApp(show_welcome=False if args.no_welcome else None)
     app.start(snip=args.snip)
     code = qapp.exec()
     app.engine.runner.pool.waitForDone(5000)

@@ -59,7 +59,10 @@ def snip_region(
         try:
             answer = send_request(message)
             if answer is None and launch:
-                (start or start_app)()
+                if start is not None:
+                    start()
+                else:
+                    start_app(["--no-welcome"])
                 answer = send_request(message)
         except LaunchError as exc:
             print(f"latexsnip: warning: {exc}; recognising here", file=err)

@@ -152,6 +152,7 @@ def test_region_snip_through_running_app(xenv):
 
 def test_region_snip_without_app_starts_it_in_the_background(xenv):
     env, spawn, tmp_path = xenv
+    (tmp_path / "config" / "settings.json").unlink()  # a first start, as a new user's
     w, h = _show_formula(spawn)
     result = _snip(env, (X, Y, w, h))
     assert result.returncode == 0, result.stderr
@@ -159,6 +160,10 @@ def test_region_snip_without_app_starts_it_in_the_background(xenv):
     _assert_captured_formula(tmp_path, (w, h))
     _wait_for_app(env, timeout=1)  # and stays up for the next snip (model loaded once)
     assert "latexsnip" in (tmp_path / "data" / "app.log").read_text()
+    _wait_for_window(env, "latexsnip")
+    welcome = subprocess.run(["xdotool", "search", "--name", "Welcome to latexsnip"], env=env,
+                             capture_output=True, text=True).stdout.split()
+    assert welcome == []  # started by a script: no first-run window over the user's work
 
 
 def test_region_of_random_noise_exits_1_and_leaves_the_clipboard(xenv):

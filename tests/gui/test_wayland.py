@@ -145,7 +145,7 @@ def model_app(sway, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("model-app")
     app = Desktop(sway, tmp)
     (tmp / "config").mkdir()
-    (tmp / "config" / "settings.json").write_text(json.dumps({"beam_width": 1}))
+    (tmp / "config" / "settings.json").write_text(json.dumps({"beam_width": 1, "welcome_shown": True}))
     proc = app.spawn("-m", "latexsnip.app", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                      text=True)
     from latexsnip.app.single_instance import ping
