@@ -15,6 +15,7 @@ fit's held-out renders) and scored like ``benchmarks/val_nll.py`` (mean NLL per 
   the same length histogram.
 
 seen << renamed means the decoder recalls memorised sequences rather than reading the image.
+``--decode`` also reads each group greedily (BLEU, as ``fit``'s evals score it).
 """
 
 from __future__ import annotations
@@ -94,10 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--decode", action="store_true", help="also greedy BLEU per group")
     args = p.parse_args(argv)
 
     import torch
-    from latexsnip_train.fit import teacher_forced_nll
+    from latexsnip_train.fit import quick_validate, teacher_forced_nll
     from latexsnip_train.variety import is_canonical, rename
 
     from latexsnip.bundle import load_bundle
@@ -133,8 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with torch.inference_mode():
                 nll = teacher_forced_nll(model, bundle.tokenizer, prepared, cpu)
             mean_len = sum(latex.count(" ") + 1 for _, latex in items) / max(1, len(items))
+            bleu = ""
+            if args.decode:
+                metrics = quick_validate(model, bundle.tokenizer, items, cpu)
+                bleu = f"  greedy BLEU {metrics['val_bleu']:.4f}  exact {metrics['val_exact']:.3f}"
             print(f"  {name:<22} n={len(items):>4}  mean {mean_len:5.1f} tokens  "
-                  f"NLL/token {nll:.4f}")
+                  f"NLL/token {nll:.4f}{bleu}")
     return 0
 
 
