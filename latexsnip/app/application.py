@@ -35,6 +35,7 @@ from latexsnip.app.qtimage import pil_to_png
 from latexsnip.app.result_window import ResultWindow
 from latexsnip.app.settings import Settings, SettingsStore
 from latexsnip.app.settings_dialog import SettingsDialog
+from latexsnip.app.shortcuts_portal import PortalHotkey
 from latexsnip.app.single_instance import InstanceServer, Reply
 from latexsnip.app.tray import Tray
 from latexsnip.app.welcome import WelcomeWindow
@@ -108,7 +109,7 @@ class LatexsnipApp(QObject):
         self.server.request.connect(self.handle_request)
 
         self.session: SnipSession | None = None
-        self.hotkey: X11Hotkey | None = None
+        self.hotkey: X11Hotkey | PortalHotkey | None = None
         self.hotkey_text = ""
         self._register_hotkey_enabled = register_hotkey
         self.welcome: WelcomeWindow | None = None
@@ -156,7 +157,21 @@ class LatexsnipApp(QObject):
             self.hotkey, self.hotkey_text = register_hotkey(self.settings.hotkey, self)
             if self.hotkey is not None:
                 self.hotkey.activated.connect(self.start_snip)
+                if isinstance(self.hotkey, PortalHotkey):  # answers later
+                    self.hotkey.bound.connect(
+                        lambda trigger: self._set_hotkey_text(f"Press {trigger} anywhere to snip"))
+                    self.hotkey.failed.connect(self._on_hotkey_failed)
         self.main.set_hotkey_text(self.hotkey_text)
+
+    def _set_hotkey_text(self, text: str) -> None:
+        self.hotkey_text = text
+        self.main.set_hotkey_text(text)
+
+    def _on_hotkey_failed(self, message: str) -> None:
+        self.hotkey = None
+        self._set_hotkey_text(f"Snip hotkey not set: {message}. Bind `latexsnip snip` in the "
+                              "desktop's keyboard settings")
+        self.notify(self.hotkey_text)
 
     def show_welcome(self) -> None:
         """The first-run window (non-modal: the app works behind it)."""

@@ -1,9 +1,11 @@
-"""The global snip hotkey.
+"""The global snip hotkey, registered the way the session allows.
 
-X11: a passive key grab on the root window (python-xlib), served by a small thread; it works on
-any X11 desktop without its help. Elsewhere (Wayland, or when the grab is refused because another
-program owns the key) the app says so and the desktop's own shortcut settings bind
-``latexsnip snip`` instead (docs/shortcuts.md) — the XDG GlobalShortcuts portal is not wired up.
+- X11: a passive key grab on the root window (python-xlib), served by a small thread; it works
+  on any X11 desktop without its help.
+- Wayland: the XDG GlobalShortcuts portal (``shortcuts_portal``; KDE, GNOME 48+, Hyprland), which
+  may ask the user to confirm or choose another key.
+- Otherwise (no portal, or the key is taken) the app says so, and the desktop's own shortcut
+  settings bind ``latexsnip snip`` instead (docs/shortcuts.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 
-from latexsnip.app.availability import importable
+from latexsnip.app.availability import importable, is_wayland
 
 log = logging.getLogger(__name__)
 
@@ -128,17 +130,26 @@ class X11Hotkey(QObject):
         self._display = None
 
 
-def register(sequence: str, parent: QObject | None = None) -> tuple[X11Hotkey | None, str]:
+def register(sequence: str, parent: QObject | None = None) -> tuple[QObject | None, str]:
     """Register ``sequence`` where this session allows it; returns (handle, what to tell the
-    user). ``handle`` is ``None`` when the desktop's settings must bind it instead."""
+    user). The handle has ``activated`` and ``stop()``; a portal handle also reports ``bound`` /
+    ``failed`` later. ``None`` when the desktop's settings must bind the key instead."""
     if not sequence:
         return None, "No snip hotkey set (Settings → Snip hotkey)"
-    if not x11_available():
-        return None, (f"This desktop doesn't let apps grab {sequence}: bind `latexsnip snip` to "
-                      "it in the desktop's keyboard settings")
-    hotkey = X11Hotkey(sequence, parent=parent)
-    try:
-        hotkey.start()
-    except HotkeyError as exc:
-        return None, f"Snip hotkey not set: {exc}. Choose another in Settings"
-    return hotkey, f"Press {sequence} anywhere to snip"
+    if x11_available():
+        hotkey = X11Hotkey(sequence, parent=parent)
+        try:
+            hotkey.start()
+        except HotkeyError as exc:
+            return None, f"Snip hotkey not set: {exc}. Choose another in Settings"
+        return hotkey, f"Press {sequence} anywhere to snip"
+    if is_wayland():
+        from latexsnip.app.shortcuts_portal import PortalHotkey, portal_available
+
+        if portal_available():
+            portal = PortalHotkey(sequence, parent=parent)
+            portal.start()
+            return portal, (f"Asking the desktop to bind {sequence} (it may ask you to "
+                            "confirm)…")
+    return None, (f"This desktop doesn't let apps register {sequence}: bind `latexsnip snip` to "
+                  "it in the desktop's keyboard settings")

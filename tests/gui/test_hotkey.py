@@ -7,12 +7,15 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from latexsnip.app import autostart
 from latexsnip.app.hotkey import HotkeyError, X11Hotkey, parse_hotkey, register
 from latexsnip.app.settings import validate
+
+HERE = Path(__file__).parent
 
 
 def test_parse_hotkey():
@@ -117,3 +120,108 @@ def test_first_run_window_once_then_not_again(qtbot, tmp_path, monkeypatch):
         assert app.welcome is None  # seen once: remembered in the settings
     finally:
         app.shutdown()
+
+
+# --- the XDG GlobalShortcuts portal (Wayland desktops), against a stand-in portal ---------------
+
+def _system_python_with_dbus() -> bool:
+    return subprocess.run(["/usr/bin/python3", "-c", "import dbus, gi"], capture_output=True,
+                          timeout=30).returncode == 0 if os.path.exists("/usr/bin/python3") \
+        else False
+
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:tmpdir=%s</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/>
+<allow own="*"/></policy></busconfig>"""
+
+
+def _private_bus(tmp_path) -> tuple[subprocess.Popen, str]:
+    """A session bus with no service files: nothing is started behind the test's back."""
+    config = tmp_path / "bus.conf"
+    config.write_text(BUS_CONFIG % tmp_path)
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
+                            "--print-address=1"], stdout=subprocess.PIPE, text=True,
+                           stderr=subprocess.DEVNULL)
+    return bus, bus.stdout.readline().strip()
+
+
+@pytest.fixture
+def fake_portal(tmp_path, monkeypatch):
+    if not shutil.which("dbus-daemon") or not shutil.which("dbus-send") \
+            or not _system_python_with_dbus():
+        pytest.skip("needs dbus-daemon, dbus-send and the system python3 with dbus-python + gi")
+    pytest.importorskip("jeepney")
+    bus, address = _private_bus(tmp_path)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    portal = subprocess.Popen(["/usr/bin/python3", str(HERE / "fake_shortcuts_portal.py")],
+                              env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address),
+                              stdout=subprocess.PIPE, text=True)
+    assert portal.stdout.readline().strip() == "ready"
+
+    def press():
+        subprocess.run(["dbus-send", "--session", "--dest=org.freedesktop.portal.Desktop",
+                        "--type=method_call", "--print-reply", "/org/freedesktop/portal/desktop",
+                        "org.latexsnip.Test.Press"], env=dict(os.environ), check=True,
+                       capture_output=True, timeout=10)
+
+    yield portal, press
+    portal.terminate()
+    portal.wait(5)
+    bus.terminate()
+    bus.wait(5)
+
+
+def test_portal_binds_the_key_and_presses_snip(qtbot, fake_portal):
+    from latexsnip.app.shortcuts_portal import PortalHotkey, preferred_trigger
+
+    assert preferred_trigger("Ctrl+Alt+M") == "CTRL+ALT+m"
+    portal, press = fake_portal
+    hotkey = PortalHotkey("Ctrl+Alt+M")
+    failures = []
+    hotkey.failed.connect(failures.append)
+    try:
+        with qtbot.waitSignal(hotkey.bound, timeout=10000, raising=False) as bound:
+            hotkey.start()
+        assert failures == [] and bound.signal_triggered
+        assert bound.args == ["CTRL+ALT+m"] and failures == []
+        assert portal.stdout.readline().split() == ["bound", "CTRL+ALT+m"]
+        with qtbot.waitSignal(hotkey.activated, timeout=10000):
+            press()
+    finally:
+        hotkey.stop()
+
+
+def test_no_portal_is_a_clear_failure(qtbot, tmp_path, monkeypatch):
+    pytest.importorskip("jeepney")
+    if not shutil.which("dbus-daemon"):
+        pytest.skip("needs dbus-daemon")
+    from latexsnip.app.shortcuts_portal import PortalHotkey
+
+    bus, address = _private_bus(tmp_path)
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        hotkey = PortalHotkey("Ctrl+Alt+M")
+        with qtbot.waitSignal(hotkey.failed, timeout=15000) as failed:
+            hotkey.start()
+        assert "no global shortcuts portal" in failed.args[0]
+        hotkey.stop()
+    finally:
+        bus.terminate()
+        bus.wait(5)
+
+
+def test_app_on_wayland_binds_through_the_portal_and_the_key_snips(qtbot, fake_portal,
+                                                                   make_app, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-test")
+    _portal, press = fake_portal
+    app = make_app()
+    qtbot.waitUntil(lambda: "Press CTRL+ALT+m anywhere" in app.main.hotkey_label.text(),
+                    timeout=10000)
+    app.main.hide()
+    press()
+    qtbot.waitUntil(lambda: app.session is not None, timeout=5000)
+    qtbot.keyClick(app.session.overlays[0], Qt.Key.Key_Escape)
