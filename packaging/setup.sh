@@ -34,6 +34,8 @@ APT_PACKAGES=(
   # and the screenshot portal stack (the wlr back-end needs PipeWire; gtk provides Access)
   sway grim wl-clipboard dbus xdg-desktop-portal xdg-desktop-portal-wlr xdg-desktop-portal-gtk
   pipewire
+  # the stand-in GlobalShortcuts portal of the hotkey tests runs on the system Python
+  python3-dbus python3-gi
 )
 if [ "$TRAIN" = 1 ]; then
   APT_PACKAGES+=(texlive-fonts-extra texlive-plain-generic lmodern)  # lmodern: the "lm" font preset
