@@ -152,3 +152,24 @@ def test_stdin_is_capped_and_trailing_junk_refused(formula_png):
     load_image(png)
     with pytest.raises(ImageError, match="follow the PNG"):
         load_image(png + b"\0" * 100_000)
+
+
+def test_format_option_converts_each_reading(three_images, tiny_bundle, tiny_engine, capsys):
+    from latexsnip.formats import FormatError, convert
+
+    name = str(three_images[1])
+    latex = tiny_engine.predict(name).latex
+    for fmt in ("inline", "markdown", "mathml"):
+        code, lines, err = _predict(capsys, "--format", fmt, "--json", "--bundle",
+                                    str(tiny_bundle), name)
+        record = json.loads(lines[0])
+        try:
+            expected = convert(latex, fmt)
+        except FormatError as exc:  # a tiny model's LaTeX may not convert: a clear error line
+            assert code == EXIT_SOME_FAILED and record["error"] == str(exc)
+            continue
+        assert code == EXIT_OK, err
+        assert record["latex"] == latex and record["text"] == expected
+    with pytest.raises(SystemExit) as info:
+        _predict(capsys, "--format", "html", "--bundle", str(tiny_bundle), name)
+    assert info.value.code == EXIT_USAGE and "invalid choice" in capsys.readouterr().err
