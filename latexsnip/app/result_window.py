@@ -112,6 +112,10 @@ class ResultWindow(QWidget):
         self.alt_button.clicked.connect(self._ask_alternatives)
         self.alternatives = QListWidget()
         self.alternatives.setVisible(False)
+        # Long readings are elided (full text in the tooltip), not scrolled sideways: a
+        # horizontal scroll bar would hide the fifth row.
+        self.alternatives.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.alternatives.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.alternatives.itemActivated.connect(self._use_alternative)
         self.alternatives.itemClicked.connect(self._use_alternative)
         # Window-wide Ctrl+C; the field handles its own (it would otherwise swallow the key).
