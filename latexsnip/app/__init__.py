@@ -5,8 +5,9 @@ Module map (a test keeps it complete):
 - controller: application (signals → core and registries) · engine_factory (real or fake
   engine) · worker (threads) · scripted (``snip --region``) · launcher (starts the app detached
   for ``snip``) · copy_policy (what may go to the clipboard unasked) · single_instance (local
-  socket) · hotkey (global snip key; shortcuts_portal on Wayland) · autostart (start at
-  login) · display (is there a screen?) · __main__ (``python -m latexsnip.app``)
+  socket) · hotkey (global snip key; shortcuts_portal on Wayland; hotkey_spec parses keys) ·
+  autostart (start at login) · display (is there a screen?) · __main__ (``python -m
+  latexsnip.app``)
 - handler registries: capture (screen grabs; portal for the Wayland portal, screens for the
   Wayland output layout) · clipboard (copy; the formats are the core's latexsnip.formats) ·
   preview (renderers; preview_worker runs the fallbacks in a process) · availability (checks

@@ -19,32 +19,11 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 
 from latexsnip.app.availability import importable, is_wayland
+from latexsnip.app.hotkey_spec import DEFAULT_HOTKEY, HotkeyError, parse_hotkey
+
+__all__ = ["DEFAULT_HOTKEY", "HotkeyError", "X11Hotkey", "parse_hotkey", "register"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_HOTKEY = "Ctrl+Alt+M"
-_MODIFIERS = {"ctrl": "ControlMask", "control": "ControlMask", "alt": "Mod1Mask",
-              "shift": "ShiftMask", "meta": "Mod4Mask", "super": "Mod4Mask", "win": "Mod4Mask"}
-
-
-class HotkeyError(RuntimeError):
-    pass
-
-
-def parse_hotkey(text: str) -> tuple[list[str], str]:
-    """``"Ctrl+Alt+M"`` → (["ControlMask", "Mod1Mask"], "m"). Needs at least one modifier: a bare
-    key grabbed globally would stop working in every other program."""
-    parts = [p.strip() for p in text.split("+")]
-    if len(parts) < 2 or not all(parts):
-        raise HotkeyError(f"{text!r}: use a modifier and a key, e.g. {DEFAULT_HOTKEY}")
-    mods, key = parts[:-1], parts[-1]
-    masks = []
-    for m in mods:
-        if m.lower() not in _MODIFIERS:
-            raise HotkeyError(f"{text!r}: unknown modifier {m!r} (Ctrl, Alt, Shift, Meta)")
-        masks.append(_MODIFIERS[m.lower()])
-    return sorted(set(masks)), key.lower() if len(key) == 1 else key
-
 
 def x11_available() -> bool:
     """Only where Qt itself talks X11 (not Wayland via XWayland, not offscreen)."""

@@ -38,7 +38,7 @@ class Settings:
 
 
 def _valid_hotkey(value: object) -> bool:
-    from latexsnip.app.hotkey import HotkeyError, parse_hotkey
+    from latexsnip.app.hotkey_spec import HotkeyError, parse_hotkey
 
     if not isinstance(value, str) or len(value) > 40:
         return False

@@ -17,7 +17,7 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from latexsnip.app.hotkey import HotkeyError, parse_hotkey
+from latexsnip.app.hotkey_spec import HotkeyError, parse_hotkey
 
 log = logging.getLogger(__name__)
 
