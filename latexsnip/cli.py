@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--format", choices=TEXT_FORMATS, default="raw",
                       help="output format (default raw LaTeX; mathml, markdown, $…$ and more)")
     pred.add_argument("--beam", type=int, default=1, metavar="N", help="beam width (1 = greedy)")
+    pred.add_argument(
+        "--rerank", action="store_true",
+        help="render each of the beam's readings and pick the one that looks most like the image "
+             "(implies --beam 5 unless a wider beam is given); --json adds the match score",
+    )
+    pred.add_argument("--renderer", choices=("auto", "latex", "mathtext"), default="auto",
+                      help="renderer for --rerank (auto: pdflatex if installed, else mathtext)")
     pred.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     pred.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                       help="onnx (default when the bundle has its graphs) or torch (the reference; "
@@ -105,12 +112,28 @@ def run_predict(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - a bad bundle gets a message, never a traceback
         print(f"latexsnip: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
+    verify = None
+    if args.rerank:
+        from latexsnip.render_compare import make_verifier
+
+        try:
+            verify = make_verifier(engine.config, args.renderer)
+        except LatexsnipError as exc:
+            print(f"latexsnip: --rerank: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    beam = max(args.beam, 5) if args.rerank else args.beam
     failures = 0
     for name in args.files:
         start = time.perf_counter()
+        extra: dict = {}
         try:
             source = read_stdin_image(sys.stdin.buffer) if name == "-" else name
-            pred = engine.predict(source, beam=args.beam)
+            pred = engine.predict(source, beam=beam, n_best=beam if verify else 1)
+            if verify is not None:
+                checked = verify(source, pred)
+                pred = checked.prediction
+                extra = {k: v for k, v in checked.to_dict().items()
+                         if k not in ("latex", "confidence")}
             text = convert(pred.latex, args.format)
         except (LatexsnipError, FormatError) as exc:
             failures += 1
@@ -123,7 +146,7 @@ def run_predict(args: argparse.Namespace) -> int:
         ms = (time.perf_counter() - start) * 1000
         if args.json:
             record = {"file": name, "latex": pred.latex, "confidence": round(pred.confidence, 4),
-                      "ms": round(ms, 1)}
+                      "ms": round(ms, 1), **extra}
             if args.format != "raw":
                 record["text"] = text
             print(json.dumps(record, ensure_ascii=False), flush=True)

@@ -19,6 +19,7 @@ from latexsnip.imageio import ImageSource, load_image
 from latexsnip.onnx_engine import OnnxBackend, has_graphs, onnxruntime_available
 from latexsnip.prediction import Alternative, Prediction, confidence_from_logprobs
 from latexsnip.preprocess import collate, locate_formula, prepare
+from latexsnip.rerank import merge_duplicates
 from latexsnip.search import Hypothesis, beam_search, greedy_search, length_budget
 from latexsnip.shipped import DEFAULT_BUNDLE_NAME, default_bundle_path  # noqa: F401
 
@@ -168,12 +169,13 @@ class Engine:
         self, hyps: list[Hypothesis], n_best: int, timings: dict[str, float]
     ) -> Prediction:
         best = hyps[0]
-        alternatives = [
+        # The same text reached through different BPE segmentations is one reading, listed once.
+        alternatives = merge_duplicates([
             Alternative(
                 self.tokenizer.to_latex(h.ids), confidence_from_logprobs(h.logprobs), sum(h.logprobs)
             )
             for h in hyps[: max(1, n_best)]
-        ]
+        ])
         return Prediction(
             latex=self.tokenizer.to_latex(best.ids),
             confidence=confidence_from_logprobs(best.logprobs),

@@ -74,6 +74,45 @@ def test_beam_option(three_images, tiny_bundle, capsys):
     assert 0.0 <= json.loads(lines[0])["confidence"] <= 1.0
 
 
+def test_rerank_adds_the_match_to_json(three_images, tiny_bundle, capsys, monkeypatch):
+    # A fake renderer: the tiny random model's readings are nonsense that TeX would refuse.
+    from latexsnip import render_compare
+
+    drawn: list[list[str]] = []
+
+    def fake(formulas):
+        drawn.append(list(formulas))
+        return [render_compare_png(f) for f in formulas]
+
+    monkeypatch.setattr(render_compare, "default_renderer", lambda: fake)
+    code, lines, err = _predict(capsys, "--json", "--rerank", "--bundle", str(tiny_bundle),
+                                str(three_images[1]))
+    assert code == EXIT_OK, err
+    record = json.loads(lines[0])
+    assert {"latex", "confidence", "match", "decoder_latex", "candidates", "differences"} <= set(
+        record)
+    assert 1 <= len(record["candidates"]) <= 5  # beam 5 implied, duplicates merged
+    assert drawn == [[c["latex"] for c in record["candidates"]]] or record["match"] is None
+    assert record["latex"] == record["candidates"][0]["latex"]
+    if record["match"] is not None:
+        assert record["confidence"] == record["match"]
+
+
+def render_compare_png(text: str) -> bytes | None:
+    """Plain text drawn as a PNG (None for an empty reading)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    if not text.strip():
+        return None
+    img = Image.new("L", (12 * len(text) + 10, 30), 255)
+    ImageDraw.Draw(img).text((5, 8), text, fill=0)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

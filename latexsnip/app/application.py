@@ -48,6 +48,22 @@ from latexsnip.prediction import Alternative, Prediction
 log = logging.getLogger(__name__)
 
 
+def default_verifier(engine: Any, preview_renderer: str) -> Any:
+    """``render_compare.make_verifier`` for a real engine; None for a fake or without renderer."""
+    config = getattr(engine, "config", None)
+    if config is None:
+        return None
+    from latexsnip.errors import LatexsnipError
+    from latexsnip.render_compare import make_verifier
+
+    renderer = preview_renderer if preview_renderer in ("latex", "mathtext") else "auto"
+    try:
+        return make_verifier(config, renderer)
+    except LatexsnipError:
+        log.info("no renderer for render-and-compare; readings stay unverified")
+        return None
+
+
 class LatexsnipApp(QObject):
     def __init__(
         self,
@@ -61,6 +77,7 @@ class LatexsnipApp(QObject):
         server_name: str | None = None,
         show_welcome: bool | None = None,
         register_hotkey: bool = True,
+        verifier_factory: Callable[[Any, str], Any] | None = None,
     ) -> None:
         super().__init__()
         self.store = settings_store or SettingsStore()
@@ -72,6 +89,8 @@ class LatexsnipApp(QObject):
         self.engine = EngineService(engine_factory or default_engine_factory, self.settings.device,
                                     parent=self)
         self.engine.state_changed.connect(self._on_engine_state)
+        self._verifier_factory = verifier_factory or default_verifier
+        self._verifier: Any = None
         self.icon = QIcon(str(icon_path())) if icon_path().exists() else QIcon()
         QApplication.setWindowIcon(self.icon)
 
@@ -332,6 +351,8 @@ class LatexsnipApp(QObject):
             lambda pred: self._on_prediction(image, pred, reply),
             lambda msg: self._on_failure(msg, reply),
             beam=self.settings.beam_width,
+            # The n-best list is free with the beam; the render-and-compare check reranks it.
+            n_best=self.settings.beam_width if self.settings.verify_by_rendering else 1,
         )
 
     def _on_prediction(self, image: Image.Image, pred: Prediction, reply: Reply | None) -> None:
@@ -356,13 +377,60 @@ class LatexsnipApp(QObject):
         if image is not self.current_image:
             return  # a newer snip replaced this one meanwhile; it's in the history anyway
         self._show_reading(image, pred, entry)
-        if not self.settings.auto_copy:
+        if self.settings.auto_copy:
+            if reason is None:
+                self.copy_latex(pred.latex)
+            else:
+                self.result.show_status(
+                    f"Not copied: {reason}. Check it, then press Ctrl+C to copy.", warning=True)
+        if self.settings.verify_by_rendering:
+            self.verify(image, pred)
+
+    # --- render-and-compare ------------------------------------------------------------------
+    def verify(self, image: Image.Image, pred: Prediction) -> None:
+        """Render the readings in the background; the verified one replaces the instant one."""
+        if self._verifier is None:  # False: asked once, no verifier here
+            self._verifier = self._verifier_factory(self.engine.engine,
+                                                    self.settings.preview_renderer) or False
+        if not self._verifier:
+            return  # no PNG renderer, or an engine without a model config (the fake)
+        verifier = self._verifier
+        self.engine.runner.submit(lambda: verifier(image, pred),
+                                  lambda checked: self._on_verified(image, pred, checked),
+                                  lambda msg: self._on_verify_failed(image, msg))
+
+    def _on_verified(self, image: Image.Image, instant: Prediction, checked: Any) -> None:
+        if image is not self.current_image or self.result.latex() != instant.latex:
+            return  # a newer snip, or the user edited meanwhile: their text wins
+        if checked.match is None:
+            return  # nothing rendered: the instant reading stays as it is
+        from latexsnip.render_compare import draw_differences
+
+        latex, confidence = checked.prediction.latex, checked.prediction.confidence
+        n = len(checked.boxes)
+        where = ("renders like the snip" if not n else
+                 f"differs from the snip in {n} marked place{'s' if n > 1 else ''}")
+        message = f"Checked by rendering: {where}" + (
+            "" if latex == instant.latex else " (a better-matching reading was chosen)")
+        if latex != instant.latex:
+            self._record_verified(latex)
+            reason = not_copied_reason(latex, confidence, self.settings.confidence_threshold)
+            if self.settings.auto_copy and reason is None:
+                self.copy_latex(latex)
+        self.result.show_verified(latex, confidence,
+                                  draw_differences(image, checked.boxes, min_height=120), message)
+
+    def _record_verified(self, latex: str) -> None:
+        if self.current_entry is None:
             return
-        if reason is None:
-            self.copy_latex(pred.latex)
-        else:
-            self.result.show_status(f"Not copied: {reason}. Check it, then press Ctrl+C to copy.",
-                                    warning=True)
+        try:
+            self.history.update_latex(self.current_entry, latex)
+        except sqlite3.Error as exc:
+            self.notify(f"Could not save the verified reading: {exc}")
+
+    def _on_verify_failed(self, image: Image.Image, message: str) -> None:
+        if image is self.current_image:
+            log.info("render-and-compare failed: %s", message)
 
     def _show_reading(self, image: Image.Image, pred: Prediction, entry: int | None) -> None:
         self.current_image, self.current_entry, self.current_copied = image, entry, False

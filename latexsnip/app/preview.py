@@ -119,12 +119,91 @@ class LatexRenderer:
                 raise PreviewError("latex: the PDF could not be converted")
             return Rendered(kind, out.read_bytes(), self.name)
 
+    def render_many(self, formulas: Sequence[str]) -> list[Rendered | None]:
+        """Several formulas in ONE sandboxed pdflatex run (one PNG page each), for
+        render-and-compare (``latexsnip.render_compare``).
+
+        TeX's start-up costs far more than typesetting a formula, so this is several times
+        faster than ``render`` per formula. A formula that ``latex_safety`` refuses, that has
+        unbalanced braces or that raises a TeX error comes back as ``None`` (braces are checked
+        first so TeX's error recovery stays inside its page; ``\\typeout`` markers attribute
+        each error to its formula). If the pages do not line up, every entry is ``None``.
+        """
+        todo = [i for i, f in enumerate(formulas) if _safe_for_batch(f)]
+        out: list[Rendered | None] = [None] * len(formulas)
+        if not todo:
+            return out
+        body = "".join(
+            f"\\typeout{{@@formula {i}}}\\begin{{formula}}$\\displaystyle {formulas[i]}$"
+            "\\end{formula}\n"
+            for i in todo
+        )
+        limit = self.timeout_s + 0.5 * len(todo)  # one page more is about 20 ms of TeX
+        with tempfile.TemporaryDirectory(prefix="latexsnip-preview-") as tmp:
+            Path(tmp, "f.tex").write_text(_BATCH_TEMPLATE % body, encoding="utf-8")
+            log, stopped, _rc = run_sandboxed(
+                ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "f.tex"], tmp, limit)
+            if stopped or not Path(tmp, "f.pdf").is_file():
+                return out
+            _, stopped, rc = run_sandboxed(
+                ["pdftoppm", "-png", "-r", str(self.dpi), "f.pdf", "p"], tmp, limit)
+            if stopped or rc != 0:
+                return out
+            pages = sorted(Path(tmp).glob("p-*.png"), key=lambda p: int(p.stem.split("-")[1]))
+            if len(pages) != len(todo):
+                return out
+            failed = _failed_formulas(log)
+            for i, page in zip(todo, pages, strict=True):
+                if i not in failed:
+                    out[i] = Rendered("png", page.read_bytes(), self.name)
+        return out
 
 def _raise_if_stopped(timed_out: bool, cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise PreviewError("cancelled")
     if timed_out:
         raise PreviewError("LaTeX took too long")
+
+_BATCH_TEMPLATE = r"""\documentclass[preview,border=2pt,varwidth=40cm,multi=formula]{standalone}
+\usepackage{amsmath,amssymb}
+\providecommand{\lt}{<}\providecommand{\gt}{>}
+\newenvironment{formula}{}{}
+\begin{document}
+%s\end{document}
+"""
+
+
+def _safe_for_batch(latex: str) -> bool:
+    if not latex.strip():
+        return False
+    try:
+        check_untrusted_latex(latex)
+    except PreviewError:
+        return False
+    depth = 0
+    escaped = False
+    for ch in latex:  # an unbalanced brace would swallow the next formulas' pages
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0 and "$" not in latex.replace("\\$", "")
+
+
+def _failed_formulas(log: str) -> set[int]:
+    failed, current = set(), -1
+    for line in log.splitlines():
+        if line.startswith("@@formula "):
+            current = int(line.split()[1])
+        elif line.startswith("!") and current >= 0:
+            failed.add(current)
+    return failed
 
 
 def _tex_error(log: str) -> str:

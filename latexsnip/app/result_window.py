@@ -183,6 +183,19 @@ class ResultWindow(QWidget):
         self._refresh_confidence()
         self.show_status("")
 
+    def show_verified(self, latex: str, confidence: float | None, marked: Image.Image | None,
+                      message: str) -> None:
+        """The render-and-compare answer replaces the instant one (the caller checks that the
+        user did not edit it): ``marked`` is the snip with boxes where the rendering differs."""
+        if marked is not None:
+            self._set_snip(marked)
+        if confidence is not None:
+            self._confidences[latex.strip()] = confidence
+        if latex != self.latex():
+            self._set_latex(latex)
+        self._refresh_confidence()
+        self.show_status(message)
+
     def shown_confidence(self) -> float | None:
         """The model's confidence in the text in the field; ``None`` once the user edited it."""
         return self._confidences.get(self.latex())

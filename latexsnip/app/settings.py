@@ -32,6 +32,9 @@ class Settings:
     # Beam 5 vs greedy on 200 im2latex_val images: BLEU +0.019, edit distance -0.034, for 1.3x
     # the median latency of one snip (training/RUNS.md, cpu-small-9). 1 = greedy.
     beam_width: int = 5
+    # Render the beam's readings and let the one that looks most like the snip replace the
+    # instant reading (latexsnip/render_compare.py); marks where the snip and render differ.
+    verify_by_rendering: bool = True
     # The global snip key ("" = none; the desktop's own shortcut settings can bind `snip`).
     hotkey: str = "Ctrl+Alt+M"
     welcome_shown: bool = False  # the first-run window was seen

@@ -66,12 +66,12 @@ def make_app(qtbot):
 
     apps = []
 
-    def make(engine=None, factory=None, shots=None, listen=False):
+    def make(engine=None, factory=None, shots=None, listen=False, verifier_factory=None):
         engine = engine or Engine()
         app = LatexsnipApp(engine_factory=factory or (lambda device: engine),
                            capture_handlers=[Capture(shots or [screen_shot()])],
                            clipboard_handlers=[QtClipboard()], use_tray=False,
-                           show_welcome=False)
+                           show_welcome=False, verifier_factory=verifier_factory)
         app.start(listen=listen)
         app.fake = engine
         apps.append(app)

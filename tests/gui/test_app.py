@@ -41,7 +41,8 @@ def test_drop_image_data_recognises_copies_and_records(qtbot, make_app, image):
     [entry] = app.history.list()
     assert entry.latex == r"\frac{a}{b}" and app.history.get(entry.id).png.startswith(b"\x89PNG")
     assert app.result.isVisible()
-    assert app.fake.calls == [{"beam": 5, "n_best": 1}]  # the default beam width setting
+    # The default beam width; its n-best list feeds the render-and-compare check.
+    assert app.fake.calls == [{"beam": 5, "n_best": 5}]
 
 
 def test_drop_local_file(qtbot, make_app, image, tmp_path):

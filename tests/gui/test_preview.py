@@ -179,3 +179,19 @@ def test_preview_label_does_not_queue_behind_a_hung_render(qtbot, fake_worker):
     label.request("x", immediate=True)
     qtbot.waitUntil(lambda: "mathtext" in shown or "" in shown, timeout=10000)
     label.wait_idle(10000)
+
+
+@pytest.mark.tex
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftoppm") is None,
+                    reason="no TeX installation")
+def test_render_many_one_tex_run_drops_only_the_bad_formulas():
+    import io
+
+    from PIL import Image
+
+    formulas = [r"x^2", r"\undefinedmacro{y}", r"\frac{a}{", r"\input{/etc/passwd}", r"a+b+c+d+e"]
+    out = LatexRenderer(dpi=72, timeout_s=60).render_many(formulas)  # a loaded CI box is slow
+    assert [r is not None for r in out] == [True, False, False, False, True]
+    widths = [Image.open(io.BytesIO(r.data)).width for r in out if r is not None]
+    assert widths[1] > 2 * widths[0]  # the pages are the formulas', in order
+    assert LatexRenderer().render_many([]) == []
