@@ -157,49 +157,78 @@ def _load(args: argparse.Namespace, slice_name: str, limit: int | None) -> list[
     return out
 
 
-def _design(rec: dict, i: int) -> list[float] | None:
+def _features(rec: dict, i: int) -> Any:
+    from latexsnip.rerank import MatchFeatures
+
     f = rec["features"][i]
-    if f is None:
-        return None
-    return [1.0, math.log(max(rec["alts"][i].confidence, 1e-6)), *f]
+    return None if f is None else MatchFeatures(*f)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> np.ndarray:
-    """Newton-Raphson logistic regression with an L2 penalty (bias unpenalised)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, bias: bool = True) -> np.ndarray:
+    """Newton-Raphson logistic regression with an L2 penalty (the bias column unpenalised)."""
     w = np.zeros(x.shape[1])
     pen = np.full(x.shape[1], l2)
-    pen[0] = 0.0
-    for _ in range(iters):
+    if bias:
+        pen[0] = 0.0
+    for _ in range(100):
         p = 1 / (1 + np.exp(-(x @ w)))
         grad = x.T @ (p - y) + pen * w
         hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(pen) + 1e-9 * np.eye(x.shape[1])
         step = np.linalg.solve(hess, grad)
         w -= step
-        if np.abs(step).max() < 1e-8:
+        if np.abs(step).max() < 1e-9:
             break
     return w
 
 
-def _choose(rec: dict, w: np.ndarray | None) -> int:
-    """Index of the chosen candidate: by the scorer, or the beam's own first (w None)."""
-    if w is None:
-        return 0
-    best, best_z = 0, -math.inf
-    for i in range(len(rec["alts"])):
-        d = _design(rec, i)
-        if d is None:
-            continue
-        z = float(np.dot(w[: len(d)], d))
-        if z > best_z:
-            best, best_z = i, z
-    return best
+def fit_rank(recs: list[dict], l2: float) -> np.ndarray:
+    """Pairwise logistic ranking: for each image, (right reading - wrong reading) inputs."""
+    from latexsnip.rerank import Scorer
+
+    diffs = []
+    for r in recs:
+        xs = [None if _features(r, i) is None else
+              np.asarray(Scorer.inputs(r["alts"][i].confidence, _features(r, i)))
+              for i in range(len(r["alts"]))]
+        for i, si in enumerate(r["cands"]):
+            for j, sj in enumerate(r["cands"]):
+                if si.exact and not sj.exact and xs[i] is not None and xs[j] is not None:
+                    diffs.append(xs[i] - xs[j])
+    x = np.asarray(diffs)
+    return fit_logistic(np.vstack([x, -x]), np.r_[np.ones(len(x)), np.zeros(len(x))], l2,
+                        bias=False)
 
 
-def _prob(rec: dict, i: int, w: np.ndarray) -> float:
-    d = _design(rec, i)
-    if d is None:
-        return _sigmoid(w[0] + w[1] * math.log(max(rec["alts"][i].confidence, 1e-6)))
-    return _sigmoid(float(np.dot(w, d)))
+def scorer_from(rank: np.ndarray, calib: np.ndarray | None = None) -> Any:
+    from latexsnip.rerank import Scorer
+
+    if calib is None:
+        calib = np.zeros(len(rank) + 1)
+    return Scorer(tuple(float(v) for v in rank), float(calib[0]),
+                  tuple(float(v) for v in calib[1:]))
+
+
+def choose(rec: dict, scorer: Any) -> int:
+    """Index of the reranked reading (``rerank`` on the cached features)."""
+    from latexsnip.rerank import rerank
+
+    feats = [_features(rec, i) for i in range(len(rec["alts"]))]
+    best = rerank(rec["alts"], feats, scorer)[0].alternative
+    return rec["alts"].index(best)
+
+
+def fit_calibration(recs: list[dict], scorer: Any, l2: float) -> np.ndarray:
+    """Logistic P(exact) of the chosen reading from [1, log conf, *features]."""
+    from latexsnip.rerank import Scorer
+
+    xs, ys = [], []
+    for r in recs:
+        i = choose(r, scorer)
+        f = _features(r, i)
+        if f is not None:
+            xs.append([1.0, *Scorer.inputs(r["alts"][i].confidence, f)])
+            ys.append(float(r["cands"][i].exact))
+    return fit_logistic(np.asarray(xs), np.asarray(ys), l2)
 
 
 def _sigmoid(z: float) -> float:
@@ -210,78 +239,107 @@ def _metrics(samples: list) -> dict[str, float]:
     from latexsnip_train.metrics import aggregate
 
     agg = aggregate(samples)
-    return {"bleu": agg["bleu"], "exact_match": agg["exact_match"]}
+    return {"bleu": round(agg["bleu"], 4), "exact_match": round(agg["exact_match"], 4)}
 
 
-def summarize(recs: list[dict], w: np.ndarray | None, w_dec: np.ndarray | None) -> dict[str, Any]:
-    """Top-1 vs reranked vs oracle, and calibration of three confidences."""
+def summarize(recs: list[dict], scorer: Any, platt: np.ndarray | None) -> dict[str, Any]:
+    """Top-1 vs reranked vs oracle, and calibration of the confidences."""
     from latexsnip.rerank import expected_calibration_error
 
     top = [r["top"] for r in recs]
-    first = [r["cands"][0] for r in recs]  # deduped first == beam top
     oracle = [max(r["cands"], key=lambda s: (s.exact, -s.distance)) for r in recs]
-    out: dict[str, Any] = {"n": len(recs), "top1": _metrics(top), "oracle": _metrics(oracle),
-                           "first_after_dedupe": _metrics(first)}
-    out["distinct_per_image"] = float(np.mean([len(r["alts"]) for r in recs]))
-    out["raw_per_image"] = float(np.mean([r["n_raw"] for r in recs]))
-    out["render_fail_rate"] = float(np.mean([f is None for r in recs for f in r["features"]]))
-    if w is not None:
-        picks = [_choose(r, w) for r in recs]
-        chosen = [r["cands"][i] for r, i in zip(recs, picks, strict=True)]
-        out["reranked"] = _metrics(chosen)
-        out["changed"] = float(np.mean([i != 0 for i in picks]))
-        ok = [s.exact for s in chosen]
-        raw = [r["alts"][i].confidence for r, i in zip(recs, picks, strict=True)]
-        match = [_prob(r, i, w) for r, i in zip(recs, picks, strict=True)]
-        ok_top = [s.exact for s in top]
-        out["ece_decoder_raw_top1"] = expected_calibration_error(
-            [r["alts"][0].confidence for r in recs], ok_top)
-        out["ece_decoder_raw_reranked"] = expected_calibration_error(raw, ok)
-        out["ece_match_reranked"] = expected_calibration_error(match, ok)
-        if w_dec is not None:
-            dec = [_sigmoid(w_dec[0] + w_dec[1] * math.log(max(c, 1e-6))) for c in raw]
-            out["ece_decoder_platt_reranked"] = expected_calibration_error(dec, ok)
-        out["_curves"] = {"decoder": (raw, ok), "match": (match, ok)}
-    out["render_ms_median"] = float(np.median([r["render_ms"] for r in recs]))
-    out["decode_ms_median"] = float(np.median([r["decode_ms"] for r in recs]))
+    out: dict[str, Any] = {"n": len(recs), "top1": _metrics(top), "oracle": _metrics(oracle)}
+    out["distinct_per_image"] = round(float(np.mean([len(r["alts"]) for r in recs])), 3)
+    out["raw_per_image"] = round(float(np.mean([r["n_raw"] for r in recs])), 3)
+    out["render_fail_rate"] = round(
+        float(np.mean([f is None for r in recs for f in r["features"]])), 4)
+    picks = [choose(r, scorer) for r in recs]
+    chosen = [r["cands"][i] for r, i in zip(recs, picks, strict=True)]
+    out["reranked"] = _metrics(chosen)
+    out["changed"] = round(float(np.mean([i != 0 for i in picks])), 4)
+    ok_top, ok = [s.exact for s in top], [s.exact for s in chosen]
+    before = [r["alts"][0].confidence for r in recs]
+    raw = [r["alts"][i].confidence for r, i in zip(recs, picks, strict=True)]
+    after = [scorer.probability(r["alts"][i].confidence, _features(r, i))
+             if _features(r, i) is not None else r["alts"][i].confidence
+             for r, i in zip(recs, picks, strict=True)]
+    out["ece_before"] = round(expected_calibration_error(before, ok_top), 4)
+    out["ece_decoder_conf_of_reranked"] = round(expected_calibration_error(raw, ok), 4)
+    out["ece_after"] = round(expected_calibration_error(after, ok), 4)
+    out["auc_before"] = round(auroc(before, ok_top), 4)
+    out["auc_after"] = round(auroc(after, ok), 4)
+    out["auc_decoder_conf_of_reranked"] = round(auroc(raw, ok), 4)
+    if platt is not None:
+        dec = [_sigmoid(platt[0] + platt[1] * math.log(max(c, 1e-6))) for c in raw]
+        out["ece_decoder_platt_of_reranked"] = round(expected_calibration_error(dec, ok), 4)
+    out["_curves"] = {"before": (before, ok_top), "after": (after, ok)}
+    out["render_ms_per_image_batched"] = round(float(np.median([r["render_ms"] for r in recs])))
+    out["decode_ms_median"] = round(float(np.median([r["decode_ms"] for r in recs])))
     return out
 
 
-def _fit(recs: list[dict], l2: float) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for r in recs:
-        for i, s in enumerate(r["cands"]):
-            d = _design(r, i)
-            if d is not None:
-                xs.append(d)
-                ys.append(float(s.exact))
-    x, y = np.asarray(xs), np.asarray(ys)
-    return fit_logistic(x, y, l2), fit_logistic(x[:, :2], y, l2)
+def auroc(score: list[float], positive: list[bool]) -> float:
+    """Area under the ROC curve: how well the confidence separates right from wrong readings
+    (ECE says whether its level is honest; this says whether it ranks them)."""
+    pos = [s for s, p in zip(score, positive, strict=True) if p]
+    neg = [s for s, p in zip(score, positive, strict=True) if not p]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def _fit(recs: list[dict], l2: float) -> tuple[Any, np.ndarray]:
+    rank = fit_rank(recs, l2)
+    calib = fit_calibration(recs, scorer_from(rank), 1.0)
+    xs = np.asarray([[1.0, math.log(max(r["alts"][choose(r, scorer_from(rank))].confidence,
+                                         1e-6))] for r in recs])
+    ys = np.asarray([float(r["cands"][choose(r, scorer_from(rank))].exact) for r in recs])
+    return scorer_from(rank, calib), fit_logistic(xs, ys, 1.0)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from latexsnip.rerank import FEATURE_NAMES
 
     recs = _load(args, "selection", None)
-    w, w_dec = _fit(recs, args.l2)
-    res = summarize(recs, w, w_dec)
+    # L2 strength by 2-fold cross-validation on the selection slice (exact match, then BLEU).
+    cv = {}
+    for l2 in (0.03, 0.1, 0.3, 1.0, 3.0):
+        halves = (recs[::2], recs[1::2])
+        chosen = []
+        for k in (0, 1):
+            scorer = scorer_from(fit_rank(halves[1 - k], l2))
+            chosen += [r["cands"][choose(r, scorer)] for r in halves[k]]
+        cv[l2] = _metrics(chosen)
+    l2 = max(cv, key=lambda k: (cv[k]["exact_match"], cv[k]["bleu"]))
+    scorer, platt = _fit(recs, l2)
+    res = summarize(recs, scorer, platt)
     res.pop("_curves")
-    res["weights"] = dict(zip(("bias", "decoder", *FEATURE_NAMES), (round(float(v), 4) for v in w),
-                              strict=True))
-    res["decoder_only_platt"] = [round(float(v), 4) for v in w_dec]
-    print(json.dumps(res, indent=1, default=str))
-    (args.run_dir / f"weights-{args.renderer}.json").write_text(
-        json.dumps({"w": w.tolist(), "w_dec": w_dec.tolist()}))
+    res["cv_2fold_reranked"] = {str(k): v for k, v in cv.items()}
+    res["l2"] = l2
+    names = ("log_conf", *FEATURE_NAMES)
+    res["rank"] = dict(zip(names, (round(v, 3) for v in scorer.rank), strict=True))
+    res["calibration"] = {"bias": round(scorer.bias, 3),
+                          **dict(zip(names, (round(v, 3) for v in scorer.calibration),
+                                     strict=True))}
+    print(json.dumps(res, indent=1))
+    print(f"Scorer(rank={tuple(round(v, 4) for v in scorer.rank)}, bias={scorer.bias:.4f}, "
+          f"calibration={tuple(round(v, 4) for v in scorer.calibration)})")
+    (args.run_dir / f"weights-{args.renderer}.json").write_text(json.dumps(
+        {"rank": scorer.rank, "bias": scorer.bias, "calibration": scorer.calibration,
+         "platt": platt.tolist()}))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from latexsnip.rerank import Scorer
+
     saved = json.loads((args.run_dir / f"weights-{args.renderer}.json").read_text())
-    w, w_dec = np.asarray(saved["w"]), np.asarray(saved["w_dec"])
+    scorer = Scorer(tuple(saved["rank"]), saved["bias"], tuple(saved["calibration"]))
     recs = _load(args, "report", args.limit)
-    res = summarize(recs, w, w_dec)
+    res = summarize(recs, scorer, np.asarray(saved["platt"]))
     curves = res.pop("_curves")
-    print(json.dumps(res, indent=1, default=str))
+    print(json.dumps(res, indent=1))
     if args.plot:
         plot_reliability(curves, Path(args.plot), res)
     return 0
@@ -295,9 +353,9 @@ def plot_reliability(curves: dict, out: Path, res: dict, bins: int = 10) -> None
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
     ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfectly calibrated")
-    labels = {"decoder": f"decoder confidence (ECE {res['ece_decoder_raw_reranked']:.3f})",
-              "match": f"with render match (ECE {res['ece_match_reranked']:.3f})"}
-    for key, color in (("decoder", "#c0392b"), ("match", "#2471a3")):
+    labels = {"before": f"before: decoder confidence, beam top (ECE {res['ece_before']:.3f})",
+              "after": f"after: with render match, reranked (ECE {res['ece_after']:.3f})"}
+    for key, color in (("before", "#c0392b"), ("after", "#2471a3")):
         conf, ok = (np.asarray(v, dtype=float) for v in curves[key])
         idx = np.minimum((conf * bins).astype(int), bins - 1)
         xs, ys, ns = [], [], []
@@ -310,7 +368,8 @@ def plot_reliability(curves: dict, out: Path, res: dict, bins: int = 10) -> None
         ax.plot(xs, ys, "o-", color=color, label=labels[key])
     ax.set_xlabel("confidence shown to the user")
     ax.set_ylabel("fraction exactly right")
-    ax.set_title(f"Reliability on {res['n']} report-set images (beam 5, reranked)", fontsize=9)
+    ax.set_title(f"Confidence vs exact match, {res['n']} im2latex_val report-set images",
+                 fontsize=9)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="upper left")
@@ -328,7 +387,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--renderer", choices=("latex", "mathtext"), default="latex")
     parser.add_argument("--chunk", type=int, default=12, help="images per render batch")
-    parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--bundle")
     parser.add_argument("--val-dir")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)

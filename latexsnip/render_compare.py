@@ -191,9 +191,15 @@ def to_snip_boxes(
 
 def draw_differences(
     image: Image.Image, boxes: Sequence[tuple[int, int, int, int]],
-    color: tuple[int, int, int] = (220, 30, 60),
+    color: tuple[int, int, int] = (220, 30, 60), min_height: int = 0,
 ) -> Image.Image:
-    """The snip with a translucent box over every region where the render differs."""
+    """The snip with a translucent box over every region where the render differs; enlarged to
+    at least ``min_height`` pixels first, so boxes on a tiny snip stay visible."""
+    zoom = max(1, -(-min_height // max(1, image.height)))
+    if zoom > 1:
+        image = image.resize((image.width * zoom, image.height * zoom),
+                             Image.Resampling.LANCZOS)
+        boxes = [(x0 * zoom, y0 * zoom, x1 * zoom, y1 * zoom) for x0, y0, x1, y1 in boxes]
     base = image.convert("RGBA")
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)

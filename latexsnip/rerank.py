@@ -20,6 +20,7 @@ from latexsnip.prediction import Alternative
 
 INK = 0.3  # prepared pixel values above this count as ink (the preprocessor's glyph threshold)
 BLUR_SIGMA = 1.5  # px at the prepared glyph height (12 px): forgives anti-aliasing and 1-px shifts
+DIFF_THRESHOLD = 0.35  # difference-map level that counts as "differs here"
 
 
 def merge_duplicates(alternatives: Sequence[Alternative]) -> list[Alternative]:
@@ -52,12 +53,15 @@ class MatchFeatures:
     overlap: float  # 1 - F1 of ink that lies near ink of the other image, in [0, 1]
     columns: float  # 1 - correlation of the per-column ink profiles, in [0, 2]
     ink: float  # |log| of the ink-amount ratio after alignment (thin symbols, primes, dots)
+    peak: float  # the worst local difference (99.5th percentile of the difference map)
+    area: float  # fraction of the ink box that ``difference_boxes`` would mark
 
     def vector(self) -> list[float]:
-        return [self.width, self.height, self.blur, self.overlap, self.columns, self.ink]
+        return [self.width, self.height, self.blur, self.overlap, self.columns, self.ink,
+                self.peak, self.area]
 
 
-FEATURE_NAMES = ("width", "height", "blur", "overlap", "columns", "ink")
+FEATURE_NAMES = ("width", "height", "blur", "overlap", "columns", "ink", "peak", "area")
 
 
 def stretch_to(render: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -87,9 +91,12 @@ def match_features(snip: np.ndarray, render: np.ndarray) -> MatchFeatures:
     cr = ndimage.gaussian_filter1d(aligned.sum(0).astype(np.float64), 2.0)
     columns = 1.0 - _correlation(cs, cr)
     ink = abs(math.log(max(1e-3, float(aligned.sum())) / max(1e-3, float(snip.sum()))))
+    # A missing prime or index is a small local blob that the means above dilute.
+    diff = np.clip(np.abs(bs - br) * 2.0, 0.0, 1.0)
     return MatchFeatures(
         width=abs(math.log(wr / ws)), height=abs(math.log(hr / hs)), blur=blur,
         overlap=float(1.0 - f1), columns=float(columns), ink=ink,
+        peak=float(np.quantile(diff, 0.995)), area=float((diff > DIFF_THRESHOLD).mean()),
     )
 
 
@@ -101,34 +108,43 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Scorer:
-    """A logistic model of P(the reading is exactly right) from decoder and match features.
+    """Two linear models over ``[log(decoder confidence), *MatchFeatures]``.
 
-    ``decoder`` weighs log(decoder confidence), ``features`` the ``MatchFeatures`` in
-    ``FEATURE_NAMES`` order. Weights come from ``benchmarks/rerank_eval.py fit`` on the
-    selection slice of im2latex_val only.
+    ``rank`` orders one image's candidates (fitted on pairs of its readings, right vs wrong, so it
+    only has to tell them apart, not compare images); ``bias`` + ``calibration`` is a logistic
+    model of P(the reading is exactly right), the confidence shown to the user. Both come from
+    ``benchmarks/rerank_eval.py fit`` on the selection slice of im2latex_val only.
     """
 
+    rank: tuple[float, ...]
     bias: float
-    decoder: float
-    features: tuple[float, ...]
+    calibration: tuple[float, ...]
 
-    def logit(self, confidence: float, features: MatchFeatures | None) -> float:
-        z = self.bias + self.decoder * math.log(max(confidence, 1e-6))
-        if features is None:
-            return z
-        return z + sum(w * f for w, f in zip(self.features, features.vector(), strict=True))
+    @staticmethod
+    def inputs(confidence: float, features: MatchFeatures) -> list[float]:
+        return [math.log(max(confidence, 1e-6)), *features.vector()]
 
-    def probability(self, confidence: float, features: MatchFeatures | None) -> float:
-        return _sigmoid(self.logit(confidence, features))
+    def rank_score(self, confidence: float, features: MatchFeatures) -> float:
+        x = self.inputs(confidence, features)
+        return sum(w * v for w, v in zip(self.rank, x, strict=True))
+
+    def probability(self, confidence: float, features: MatchFeatures) -> float:
+        x = self.inputs(confidence, features)
+        return _sigmoid(self.bias + sum(w * v for w, v in zip(self.calibration, x, strict=True)))
 
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
-# Fitted on the selection slice (im2latex_val rows with index % 17 == 0) by
-# ``benchmarks/rerank_eval.py fit``; see docs/rerank.md for the numbers.
-DEFAULT_SCORER = Scorer(bias=0.0, decoder=1.0, features=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+# Fitted on the selection slice (im2latex_val rows with index % 17 == 0, pdflatex renders) by
+# ``benchmarks/rerank_eval.py fit``; see docs/rerank.md for the numbers. Inputs: log confidence,
+# then FEATURE_NAMES.
+DEFAULT_SCORER = Scorer(
+    rank=(3.7488, 2.3359, 1.5878, -1.8129, -2.5784, -3.8922, 0.1429, -10.4752, -1.7823),
+    bias=1.9046,
+    calibration=(2.4611, -0.0984, -0.1292, -0.7165, -0.7855, -1.1378, -0.3694, -1.8944, -0.4551),
+)
 
 
 @dataclass(frozen=True)
@@ -144,26 +160,36 @@ def rerank(
     scorer: Scorer = DEFAULT_SCORER,
 ) -> list[Candidate]:
     """Candidates best first; those that did not render go last (kept: the user may want them)."""
-    scored = [
-        Candidate(alt, feat, scorer.probability(alt.confidence, feat) if feat else 0.0)
-        for alt, feat in zip(alternatives, features, strict=True)
-    ]
-    return sorted(scored, key=lambda c: (c.features is not None, c.probability), reverse=True)
+    keyed = []
+    for alt, feat in zip(alternatives, features, strict=True):
+        if feat is None:
+            keyed.append(((0, 0.0), Candidate(alt, None, 0.0)))
+        else:
+            keyed.append(((1, scorer.rank_score(alt.confidence, feat)),
+                          Candidate(alt, feat, scorer.probability(alt.confidence, feat))))
+    keyed.sort(key=lambda kc: kc[0], reverse=True)  # stable: ties keep the beam's order
+    return [c for _k, c in keyed]
 
 
 # --- where it differs -----------------------------------------------------------------------
 
 
+SHIFT_TOLERANCE = 3  # px window: stretching aligns glyphs only to a pixel or so
+
+
 def difference_map(snip: np.ndarray, render: np.ndarray) -> np.ndarray:
-    """Per-pixel mismatch in [0, 1] on the snip's ink crop: blurred ink the other image lacks."""
+    """Per-pixel mismatch in [0, 1] on the snip's ink crop: ink in one image with no ink nearby
+    in the other (a grey dilation forgives the small shifts the crude alignment leaves)."""
     aligned = stretch_to(render, snip.shape)
     bs = ndimage.gaussian_filter(snip.astype(np.float32), BLUR_SIGMA)
     br = ndimage.gaussian_filter(aligned, BLUR_SIGMA)
-    return np.clip(np.abs(bs - br) * 2.0, 0.0, 1.0)
+    near_s = ndimage.grey_dilation(bs, size=SHIFT_TOLERANCE)
+    near_r = ndimage.grey_dilation(br, size=SHIFT_TOLERANCE)
+    return np.clip(np.maximum(bs - near_r, br - near_s) * 2.0, 0.0, 1.0)
 
 
 def difference_boxes(
-    diff: np.ndarray, threshold: float = 0.35, min_area: int = 6
+    diff: np.ndarray, threshold: float = DIFF_THRESHOLD, min_area: int = 6
 ) -> list[tuple[int, int, int, int]]:
     """Boxes ``(x0, y0, x1, y1)`` around the regions where ``diff`` exceeds ``threshold``."""
     mask = ndimage.binary_closing(diff > threshold, iterations=2)

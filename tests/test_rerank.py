@@ -44,7 +44,7 @@ SNIP = _blobs(80, [(2, 4, 12, 16), (20, 8, 30, 12), (40, 2, 50, 18), (60, 4, 70,
 
 def test_identical_render_matches_perfectly():
     f = match_features(SNIP, SNIP.copy())
-    assert f.vector() == pytest.approx([0.0] * 6, abs=1e-6)
+    assert f.vector() == pytest.approx([0.0] * 8, abs=1e-6)
 
 
 def test_missing_symbol_scores_worse_than_a_slightly_resampled_render():
@@ -61,7 +61,8 @@ def test_rerank_prefers_the_matching_render_and_puts_failed_renders_last():
     alts = [Alternative("wrong", 0.8, -1.0), Alternative("right", 0.6, -2.0),
             Alternative("broken", 0.9, -0.5)]
     feats = [match_features(SNIP, SNIP[:, :50]), match_features(SNIP, SNIP), None]
-    scorer = Scorer(bias=0.0, decoder=1.0, features=(-2.0, -2.0, -8.0, -4.0, -2.0, -1.0))
+    weights = (1.0, -2.0, -2.0, -8.0, -4.0, -2.0, -1.0, -1.0, -1.0)
+    scorer = Scorer(rank=weights, bias=0.0, calibration=weights)
     ranked = rerank(alts, feats, scorer)
     assert [c.alternative.latex for c in ranked] == ["right", "wrong", "broken"]
     assert ranked[0].probability > ranked[1].probability
@@ -115,7 +116,8 @@ class FakeRenderer:
         return [None if f == "fail" else _png(_text_image(f, pad=5)) for f in formulas]
 
 
-SCORER = Scorer(bias=2.0, decoder=1.0, features=(-2.0, -2.0, -10.0, -4.0, -2.0, -1.0))
+WEIGHTS = (1.0, -2.0, -2.0, -10.0, -4.0, -2.0, -1.0, -1.0, -1.0)
+SCORER = Scorer(rank=WEIGHTS, bias=2.0, calibration=WEIGHTS)
 
 
 def test_verify_picks_the_candidate_whose_render_matches_the_snip():
