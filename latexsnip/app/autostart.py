@@ -1,14 +1,13 @@
 """Start at login: an XDG autostart entry (``~/.config/autostart/latexsnip.desktop``).
 
-The entry runs this interpreter with ``-m latexsnip.app`` so it works from a virtual environment
-that is not on the desktop's PATH.
+The entry runs this interpreter with ``-m latexsnip.app`` (or the desktop build's executable) so
+it works from a virtual environment that is not on the desktop's PATH.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import sys
 from pathlib import Path
 
 
@@ -17,8 +16,10 @@ def autostart_file() -> Path:
     return Path(base) / "autostart" / "latexsnip.desktop"
 
 
-def entry_text(python: str | None = None) -> str:
-    command = shlex.join([python or sys.executable, "-m", "latexsnip.app"])
+def entry_text() -> str:
+    from latexsnip.app.launcher import app_command
+
+    command = shlex.join(app_command())
     return ("[Desktop Entry]\nType=Application\nName=latexsnip\n"
             "Comment=Snip a printed formula on screen and get its LaTeX, offline\n"
             f"Exec={command}\nIcon=latexsnip\nTerminal=false\nX-GNOME-Autostart-enabled=true\n")

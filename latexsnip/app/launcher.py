@@ -27,6 +27,14 @@ def log_path() -> Path:
     return data_dir() / "app.log"
 
 
+def app_command() -> list[str]:
+    """How to run the app: the frozen desktop build is its own executable (``latexsnip`` with no
+    sub-command); from Python, this interpreter with ``-m latexsnip.app``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "latexsnip.app"]
+
+
 def launch_detached(args: Sequence[str]) -> subprocess.Popen:
     """``python -m latexsnip.app ARGS`` in a new session, immune to the caller's terminal."""
     path = log_path()
@@ -40,7 +48,7 @@ def launch_detached(args: Sequence[str]) -> subprocess.Popen:
     with open(path, "ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} latexsnip {' '.join(args)}\n".encode())
         log.flush()
-        return subprocess.Popen([sys.executable, "-m", "latexsnip.app", *args],
+        return subprocess.Popen([*app_command(), *args],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 close_fds=True, env=os.environ.copy(), **kwargs)
 

@@ -141,3 +141,13 @@ def test_start_app_reports_a_dying_or_silent_app(isolated_profile):
         start_app([], launch=lambda a: Proc(3), ping=lambda: False)
     with pytest.raises(LaunchError, match="did not come up"):
         start_app([], timeout_s=0.3, launch=lambda a: Proc(), ping=lambda: False)
+
+
+def test_the_app_command_from_python_and_from_the_desktop_build(monkeypatch):
+    import sys
+
+    from latexsnip.app.launcher import app_command
+
+    assert app_command() == [sys.executable, "-m", "latexsnip.app"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert app_command() == [sys.executable]  # the build runs latexsnip.cli: no sub-command = app
