@@ -199,13 +199,13 @@ def fit_rank(recs: list[dict], l2: float) -> np.ndarray:
                         bias=False)
 
 
-def scorer_from(rank: np.ndarray, calib: np.ndarray | None = None) -> Any:
+def scorer_from(rank: np.ndarray, calib: np.ndarray | None = None, margin: float = 0.0) -> Any:
     from latexsnip.rerank import Scorer
 
     if calib is None:
         calib = np.zeros(len(rank) + 1)
     return Scorer(tuple(float(v) for v in rank), float(calib[0]),
-                  tuple(float(v) for v in calib[1:]))
+                  tuple(float(v) for v in calib[1:]), float(margin))
 
 
 def choose(rec: dict, scorer: Any) -> int:
@@ -289,13 +289,15 @@ def auroc(score: list[float], positive: list[bool]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def _fit(recs: list[dict], l2: float) -> tuple[Any, np.ndarray]:
+def _fit(recs: list[dict], l2: float, margin: float) -> tuple[Any, np.ndarray]:
     rank = fit_rank(recs, l2)
-    calib = fit_calibration(recs, scorer_from(rank), 1.0)
-    xs = np.asarray([[1.0, math.log(max(r["alts"][choose(r, scorer_from(rank))].confidence,
-                                         1e-6))] for r in recs])
-    ys = np.asarray([float(r["cands"][choose(r, scorer_from(rank))].exact) for r in recs])
-    return scorer_from(rank, calib), fit_logistic(xs, ys, 1.0)
+    ranker = scorer_from(rank, margin=margin)
+    calib = fit_calibration(recs, ranker, 1.0)
+    picks = [choose(r, ranker) for r in recs]
+    xs = np.asarray([[1.0, math.log(max(r["alts"][i].confidence, 1e-6))]
+                     for r, i in zip(recs, picks, strict=True)])
+    ys = np.asarray([float(r["cands"][i].exact) for r, i in zip(recs, picks, strict=True)])
+    return scorer_from(rank, calib, margin), fit_logistic(xs, ys, 1.0)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -303,20 +305,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     recs = _load(args, "selection", None)
     # L2 strength by 2-fold cross-validation on the selection slice (exact match, then BLEU).
+    # ... and the switch margin the same way (a lead the beam's first reading gets).
     cv = {}
+    halves = (recs[::2], recs[1::2])
     for l2 in (0.03, 0.1, 0.3, 1.0, 3.0):
-        halves = (recs[::2], recs[1::2])
-        chosen = []
-        for k in (0, 1):
-            scorer = scorer_from(fit_rank(halves[1 - k], l2))
-            chosen += [r["cands"][choose(r, scorer)] for r in halves[k]]
-        cv[l2] = _metrics(chosen)
-    l2 = max(cv, key=lambda k: (cv[k]["exact_match"], cv[k]["bleu"]))
-    scorer, platt = _fit(recs, l2)
+        ranks = [fit_rank(halves[1], l2), fit_rank(halves[0], l2)]
+        for margin in (0.0, 0.25, 0.5, 1.0, 2.0):
+            chosen = []
+            for k in (0, 1):
+                scorer = scorer_from(ranks[k], margin=margin)
+                chosen += [r["cands"][choose(r, scorer)] for r in halves[k]]
+            cv[(l2, margin)] = _metrics(chosen)
+    l2, margin = max(cv, key=lambda k: (cv[k]["exact_match"], cv[k]["bleu"], k[1]))
+    scorer, platt = _fit(recs, l2, margin)
     res = summarize(recs, scorer, platt)
     res.pop("_curves")
-    res["cv_2fold_reranked"] = {str(k): v for k, v in cv.items()}
-    res["l2"] = l2
+    res["cv_2fold_reranked"] = {f"l2={k[0]} margin={k[1]}": v for k, v in cv.items()}
+    res["l2"], res["margin"] = l2, margin
     names = ("log_conf", *FEATURE_NAMES)
     res["rank"] = dict(zip(names, (round(v, 3) for v in scorer.rank), strict=True))
     res["calibration"] = {"bias": round(scorer.bias, 3),
@@ -324,10 +329,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                      strict=True))}
     print(json.dumps(res, indent=1))
     print(f"Scorer(rank={tuple(round(v, 4) for v in scorer.rank)}, bias={scorer.bias:.4f}, "
-          f"calibration={tuple(round(v, 4) for v in scorer.calibration)})")
+          f"calibration={tuple(round(v, 4) for v in scorer.calibration)}, margin={margin})")
     (args.run_dir / f"weights-{args.renderer}.json").write_text(json.dumps(
         {"rank": scorer.rank, "bias": scorer.bias, "calibration": scorer.calibration,
-         "platt": platt.tolist()}))
+         "margin": margin, "platt": platt.tolist()}))
     return 0
 
 
@@ -335,7 +340,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from latexsnip.rerank import Scorer
 
     saved = json.loads((args.run_dir / f"weights-{args.renderer}.json").read_text())
-    scorer = Scorer(tuple(saved["rank"]), saved["bias"], tuple(saved["calibration"]))
+    scorer = Scorer(tuple(saved["rank"]), saved["bias"], tuple(saved["calibration"]),
+                    saved.get("margin", 0.0))
     recs = _load(args, "report", args.limit)
     res = summarize(recs, scorer, np.asarray(saved["platt"]))
     curves = res.pop("_curves")

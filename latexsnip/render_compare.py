@@ -31,6 +31,7 @@ from latexsnip.preprocess import (
 )
 from latexsnip.rerank import (
     DEFAULT_SCORER,
+    SCORERS,
     Candidate,
     MatchFeatures,
     Scorer,
@@ -69,14 +70,6 @@ def preview_renderer(name: str = "latex") -> RenderMany:
         return out
 
     return render
-
-
-def default_renderer() -> RenderMany:
-    """pdflatex when TeX is installed (it matches printed formulas best), else mathtext."""
-    try:
-        return preview_renderer("latex")
-    except LatexsnipError:
-        return preview_renderer("mathtext")
 
 
 def content(prepared: Prepared) -> np.ndarray:
@@ -211,10 +204,16 @@ def draw_differences(
 
 
 def make_verifier(
-    cfg: ModelConfig, renderer: str = "auto", scorer: Scorer = DEFAULT_SCORER
+    cfg: ModelConfig, renderer: str = "auto", scorer: Scorer | None = None
 ) -> Callable[[ImageSource, Prediction], Verified]:
-    """``verify`` bound to a renderer (``auto``, ``latex`` or ``mathtext``); raises
-    ``LatexsnipError`` when that renderer is not installed."""
-    render = default_renderer() if renderer == "auto" else preview_renderer(renderer)
-    return lambda image, prediction: verify(image, prediction, cfg, render, scorer)
-
+    """``verify`` bound to a renderer (``auto``: pdflatex when installed, else ``mathtext``) and
+    to the scorer fitted for it; raises ``LatexsnipError`` when that renderer is missing."""
+    if renderer == "auto":
+        try:
+            render, renderer = preview_renderer("latex"), "latex"
+        except LatexsnipError:
+            render, renderer = preview_renderer("mathtext"), "mathtext"
+    else:
+        render = preview_renderer(renderer)
+    chosen = scorer or SCORERS[renderer]
+    return lambda image, prediction: verify(image, prediction, cfg, render, chosen)

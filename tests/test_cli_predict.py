@@ -84,7 +84,7 @@ def test_rerank_adds_the_match_to_json(three_images, tiny_bundle, capsys, monkey
         drawn.append(list(formulas))
         return [render_compare_png(f) for f in formulas]
 
-    monkeypatch.setattr(render_compare, "default_renderer", lambda: fake)
+    monkeypatch.setattr(render_compare, "preview_renderer", lambda name="latex": fake)
     code, lines, err = _predict(capsys, "--json", "--rerank", "--bundle", str(tiny_bundle),
                                 str(three_images[1]))
     assert code == EXIT_OK, err

@@ -160,3 +160,17 @@ def test_verify_keeps_the_reading_when_nothing_renders():
     out = verify(snip, pred, ModelConfig(), FakeRenderer(), SCORER)
     assert out.prediction.latex == "fail" and out.match is None
     assert out.prediction.confidence == 0.4 and out.boxes == []
+
+
+def test_margin_keeps_the_beams_first_reading_unless_another_clearly_matches_better():
+    near = match_features(SNIP, SNIP[:, :78])  # almost the same render as the snip
+    exact = match_features(SNIP, SNIP)
+    alts = [Alternative("first", 0.6, -1.0), Alternative("second", 0.6, -1.0)]
+    weights = (1.0, -2.0, -2.0, -8.0, -4.0, -2.0, -1.0, -1.0, -1.0)
+    lead = Scorer(weights, 0.0, weights).rank_score(0.6, exact) - Scorer(
+        weights, 0.0, weights).rank_score(0.6, near)
+    assert lead > 0
+    keep = Scorer(weights, 0.0, weights, margin=lead + 0.01)
+    switch = Scorer(weights, 0.0, weights, margin=lead - 0.01)
+    assert rerank(alts, [near, exact], keep)[0].alternative.latex == "first"
+    assert rerank(alts, [near, exact], switch)[0].alternative.latex == "second"
