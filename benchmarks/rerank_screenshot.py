@@ -9,6 +9,7 @@ and grabs the result window showing the verified reading and the boxes where it 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 
@@ -35,8 +36,13 @@ def main(argv: list[str]) -> int:
                          draw_differences(image, checked.boxes, min_height=120),
                          f"Checked by rendering: differs from the snip in {n} marked place"
                          + ("s" if n != 1 else ""))
+    done: list[str] = []
+    window.preview.rendered.connect(done.append)
     window.show()
-    window.preview.wait_idle(60000)
+    deadline = time.monotonic() + 60
+    while not done and time.monotonic() < deadline:  # the preview renders in the background
+        app.processEvents()
+        time.sleep(0.02)
     for _ in range(20):
         app.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
