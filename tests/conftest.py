@@ -1,4 +1,4 @@
-"""Shared fixtures for the core tests: one tiny random-weight bundle per session, image helpers.
+"""Shared fixtures for all tests (core, train, gui): a tiny random-weight bundle, image helpers.
 
 The bundle is built once (``tmp_path_factory``) with a model small enough that a prediction takes
 a few tens of milliseconds on a loaded CPU. Tests that corrupt a bundle copy it first

@@ -12,7 +12,7 @@ from latexsnip_train.fit import TrainConfig
 
 from latexsnip.config import ModelConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "training" / "configs").glob("*.json"))
 SHIPPED = REPO / "resources" / "model" / "latexsnip-base" / "config.json"
 

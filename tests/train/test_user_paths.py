@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from latexsnip_train.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

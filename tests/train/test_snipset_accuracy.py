@@ -17,7 +17,7 @@ from tinytrain import TINY_MODEL, draw
 from latexsnip.config import ModelConfig
 from latexsnip.seed import make_seed_bundle
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VAL = ["x ^ 2 + y ^ 2", "\\frac { a } { b }", "\\alpha + \\beta = \\gamma", "E = m c ^ 2",
        "\\sqrt { x }", "\\left( \\frac a b", "a _ { i j }"]  # one does not normalise
 

@@ -11,7 +11,7 @@ import pytest
 
 from latexsnip.shipped import default_bundle_path, icon_path, resources_dir
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TRAIN_ONLY = ("torch", "torchvision", "timm", "x-transformers", "onnx>")
 
 

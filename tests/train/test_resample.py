@@ -73,7 +73,7 @@ def test_resample_variety_writes_a_varied_canonical_draw(tmp_path, capsys) -> No
     from latexsnip_train.cli import main
     from latexsnip_train.variety import is_canonical
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     tokenizer = repo / "resources" / "model" / "latexsnip-base" / "tokenizer.json"
     corpus = tmp_path / "corpus.txt"
     letters = "abcdefghijklmnopqrstuvwxyz"

@@ -24,7 +24,7 @@ from latexsnip.engine import Engine, choose_backend  # noqa: E402
 from latexsnip.errors import BundleError  # noqa: E402
 from latexsnip.onnx_files import DECODER_FILE, ENCODER_FILE  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEXTS = ["a+b", "x^2 + y^2 = z^2", "\\sum i = n(n+1)/2"]
 
 

@@ -160,7 +160,7 @@ def _write(path: Path, data: dict) -> Path:
 
 
 def test_the_shipped_fine_tune_recipe_takes_tokenizer_and_shape_from_init() -> None:
-    cfg = TrainConfig.from_file(Path(__file__).resolve().parents[1] / "training" / "configs"
+    cfg = TrainConfig.from_file(Path(__file__).resolve().parents[2] / "training" / "configs"
                                 / "fine-tune.json")
     assert not cfg.tokenizer_given and cfg.inherit_model  # type: ignore[attr-defined]
     assert cfg.val_split == 0.1 and cfg.optim.anneal_by_time

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from latexsnip_train.normalize import NormalizationError, normalize_latex
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 PAIRS = [
     # scripts are always braced, sub before sup, primes become \prime

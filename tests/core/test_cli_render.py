@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HAS_TEX = shutil.which("pdflatex") is not None and shutil.which("pdftoppm") is not None
 
 

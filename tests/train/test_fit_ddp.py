@@ -23,7 +23,7 @@ from latexsnip.config import ModelConfig
 from latexsnip.model import LatexOCR
 from latexsnip.tokenizer import LatexTokenizer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
