@@ -57,7 +57,11 @@ def decode_all(backend: str, bundle: Path | None, images: list[bytes], beam: int
 
     engine = Engine.load(bundle, device="cpu", backend=backend, threads=2)
     start = time.perf_counter()
-    preds = [engine.predict(img, beam=beam) for img in images]
+    preds = []
+    for i, img in enumerate(images, 1):
+        preds.append(engine.predict(img, beam=beam))
+        if i % 100 == 0:
+            print(f"{backend}: {i}/{len(images)}", file=sys.stderr, flush=True)
     return preds, time.perf_counter() - start
 
 
