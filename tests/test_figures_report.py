@@ -25,6 +25,10 @@ def test_readme_and_index_match_the_results() -> None:
     assert _report().main(["--check"]) == 0
 
 
+def test_readme_stays_a_short_user_document() -> None:
+    assert len((REPO / "README.md").read_bytes()) < 9000, "history goes to training/RUNS.md"
+
+
 def _accuracy(bleu: float, beam: int, date: str) -> dict:
     row = {"set": "im2latex_val", "n": 500, "bleu": bleu, "edit_distance": 0.1, "exact_match": 0.1}
     return {"beam": beam, "date": date, "bundle": "runs/x", "device": "cpu", "threads": 2,
