@@ -25,7 +25,7 @@ def test_cli_passes_negative_regions(argv, monkeypatch):
     import latexsnip.app as app
 
     seen = []
-    monkeypatch.setattr(app, "run_snip", lambda region, rest: seen.append((region, rest)) or 0)
+    monkeypatch.setattr(app, "run_snip", lambda region, rest, launch=True: seen.append((region, rest)) or 0)
     assert cli.main(argv) == 0
     assert seen == [((-10, -10, 50, 50), [])]
 
