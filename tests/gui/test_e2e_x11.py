@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from .processes import stop_all
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("Xvfb")
@@ -64,13 +66,7 @@ def xenv(tmp_path):
 
     yield env, spawn, tmp_path
     _stop_app(env)
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_all(procs)
     xvfb.terminate()
     xvfb.wait(5)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from .processes import stop_all
 from .wayland_session import LEFT, PRIMARY, HeadlessSway, Unavailable, start_bus, start_portal
 
 pytestmark = [
@@ -122,13 +123,7 @@ class Desktop:
         pytest.fail(f"timed out waiting for {what}")
 
     def close(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs)
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from .processes import stop_all
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("Xvfb")
@@ -61,13 +63,7 @@ def two_monitors(tmp_path):
     assert "LEFT 640/169x400/106+0+0" in monitors and "PRIMARY 1024/270x640/169+640+0" in monitors
     procs: list[subprocess.Popen] = []
     yield env, procs, tmp_path
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_all(procs)
     xvfb.terminate()
     xvfb.wait(5)
 
