@@ -3,7 +3,8 @@
     python benchmarks/onnx_parity.py [--bundle DIR] [--n 500] [--beam 1] [--json OUT]
 
 The images are the first ``--n`` of the report set of the im2latex validation split (rows whose
-index is not a multiple of 17; see HELPERS' validation slices); the script refuses without them.
+index is not a multiple of 17; docs/adr/0011-fixed-selection-and-report-slices.md); the script
+refuses without them.
 Each backend decodes all images in its own phase (no timing here, so no interleaving), fp32 both.
 Prints how many decodings are token-identical, and the largest log-probability difference among
 those.

@@ -76,6 +76,16 @@ def test_graphs_hold_no_weights(onnx_bundle):
         assert all(len(i.raw_data) <= 64 * 1024 for i in graph.graph.initializer)
 
 
+def test_decoder_step_holds_no_shape_arithmetic(onnx_bundle):
+    """Every node of the step graph runs once per decoded token: shapes are constants there
+    (batch aside), and rotary is one MatMul, so none of ORT's per-node cost goes to Shape,
+    Gather-of-shape or ScatterND bookkeeping."""
+    graph = onnx.load(str(onnx_bundle / DECODER_FILE), load_external_data=False).graph
+    ops = [node.op_type for node in graph.node]
+    assert not {"Shape", "ScatterND", "ConstantOfShape", "Expand", "Where"} & set(ops)
+    assert len(ops) < 600
+
+
 def test_greedy_matches_torch(engines, images):
     fast, ref = engines
     assert fast.backend_name == "onnx" and ref.backend_name == "torch"

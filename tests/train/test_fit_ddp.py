@@ -140,6 +140,26 @@ def test_fit_cli_shards_overrides_the_config(config: Path, tmp_path: Path) -> No
     assert [r["step"] for r in _train_losses(run)] == [1]
 
 
+def test_fit_cli_shards_takes_a_glob_of_draws(config: Path, tmp_path: Path) -> None:
+    """Two render draws trained together: ``--shards 'draws/*/shards'``; a glob that matches
+    nothing is refused before anything starts."""
+    from latexsnip_train.cli import main
+
+    raw = json.loads(config.read_text())
+    shards = Path(raw["shards"])
+    for name in ("draw-a", "draw-b"):
+        (tmp_path / name).mkdir()
+        os.symlink(shards, tmp_path / name / "shards")
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit, match="no shards match"):
+        main(["fit", "--config", str(config), "--run-dir", str(run), "--max-steps", "1",
+              "--shards", str(tmp_path / "nothing-*" / "shards")])
+    pattern = str(tmp_path / "draw-*" / "shards")
+    assert main(["fit", "--config", str(config), "--run-dir", str(run), "--max-steps", "1",
+                 "--shards", pattern]) == 0
+    assert json.loads((run / "config.json").read_text())["shards"] == pattern
+
+
 def test_fit_ddp_two_processes(config: Path, tmp_path: Path) -> None:
     """torchrun, 2 CPU ranks (gloo). --max-minutes stops first: the ranks' clocks disagree, so
     this also checks that they agree on the step to stop at (else one rank crashes)."""

@@ -725,7 +725,7 @@ def add_fit_parser(sub: argparse._SubParsersAction) -> None:
                    help="fresh runs only: stem weights from `pretrain-encoder` (safetensors)")
     p.add_argument("--shards", type=Path,
                    help="train on these shards instead of the config's (a fresh render draw "
-                        "needs no new config file)")
+                        "needs no new config file); a quoted glob takes several draws")
     p.add_argument("--val-split", type=float, default=None, metavar="FRACTION",
                    help="validate on this share of the shards' formulas (never trained on) "
                         "instead of the config's val_dir: fine-tuning on your own formulas")
@@ -745,9 +745,16 @@ def run_fit(args: argparse.Namespace) -> int:
                          "shipped model: training/configs/fine-tune.json)")
     cfg = TrainConfig.from_file(args.config)
     if args.shards:
-        if not args.shards.is_dir():
+        if "*" in str(args.shards):  # several draws at once, e.g. 'data/render29*/shards'
+            from latexsnip_train.shards import find_shards
+
+            if not find_shards(args.shards):
+                raise SystemExit(f"--shards: no shards match {args.shards}")
+            cfg.shards = str(args.shards.absolute())
+        elif not args.shards.is_dir():
             raise SystemExit(f"--shards: no such directory: {args.shards}")
-        cfg.shards = str(args.shards.resolve())  # absolute: not resolved against the config
+        else:
+            cfg.shards = str(args.shards.resolve())  # absolute: not resolved against the config
     if args.val_split is not None:
         if not 0.0 <= args.val_split < 1.0:
             raise SystemExit("--val-split: a fraction in [0, 1), e.g. 0.1")

@@ -94,11 +94,28 @@ class EncoderGraph(nn.Module):
         return torch.stack(keys), torch.stack(values)
 
 
-def rotate_interleaved(x: Tensor) -> Tensor:
-    """x-transformers' ``rotate_half``: pairs (x0, x1) → (−x1, x0)."""
-    pairs = x.reshape(*x.shape[:-1], -1, 2)
-    x1, x2 = pairs[..., 0], pairs[..., 1]
-    return torch.stack((-x2, x1), dim=-1).reshape(x.shape)
+def rotation_swap(rot: int, head_dim: int) -> Tensor:
+    """The constant R with ``x @ R`` = x-transformers' ``rotate_half`` on the first ``rot``
+    dimensions (interleaved pairs (x0, x1) → (−x1, x0)) and zero on the rest."""
+    swap = torch.zeros(head_dim, head_dim)
+    for m in range(rot // 2):
+        swap[2 * m + 1, 2 * m] = -1.0
+        swap[2 * m, 2 * m + 1] = 1.0
+    return swap
+
+
+def rotation_matrix(freqs: Tensor, swap: Tensor) -> Tensor:
+    """The rotary embedding of one position as a (head_dim, head_dim) matrix M: ``x @ M`` equals
+    ``x * cos + rotate_half(x) * sin`` on the first ``len(freqs)`` dimensions and leaves the rest
+    alone. One MatMul per query/key instead of the slices, splits and concatenations of the
+    elementwise form: ORT spends as much per small node as per small matmul."""
+    head_dim = swap.shape[-1]
+    pad = head_dim - freqs.shape[-1]
+    cos, sin = freqs.cos(), freqs.sin()
+    if pad:
+        cos = torch.cat([cos, torch.ones(pad)])
+        sin = torch.cat([sin, torch.zeros(pad)])
+    return torch.eye(head_dim) * cos + swap * sin  # column j: cos_j on the diagonal, ±sin_j
 
 
 class DecoderStepGraph(nn.Module):
@@ -108,20 +125,22 @@ class DecoderStepGraph(nn.Module):
         self.cfg = model.cfg
         self.selfs, self.crosses, self.ffs = _attention_layers(model)
         self.types = list(model.decoder.attn_layers.layer_types)
+        self.head_dim = decoder_geometry(model)[2]
         rotary = model.decoder.attn_layers.rotary_pos_emb
         self.register_buffer("inv_freq", rotary.inv_freq.detach().float().clone(), persistent=False)
+        self.register_buffer("swap", rotation_swap(2 * len(rotary.inv_freq), self.head_dim),
+                             persistent=False)
 
-    def _rotate(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        rot = cos.shape[-1]
-        head, rest = x[..., :rot], x[..., rot:]
-        return torch.cat([head * cos + rotate_interleaved(head) * sin, rest], -1)
+    def _step_heads(self, x: Tensor) -> Tensor:
+        """(B, 1, D) → (B, H, 1, dh) with constant shapes (a step is always one position)."""
+        return x.reshape(-1, 1, self.cfg.heads, self.head_dim).transpose(1, 2)
 
     @staticmethod
     def _attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
         weights = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale, dim=-1)
         out = torch.matmul(weights, v)  # (B, H, 1, dh)
-        b, h, n, d = out.shape
-        return out.transpose(1, 2).reshape(b, n, h * d)
+        _, h, n, d = out.shape  # constants: heads, one position, head_dim
+        return out.transpose(1, 2).reshape(-1, int(n), int(h) * int(d))
 
     def forward(
         self,
@@ -133,11 +152,10 @@ class DecoderStepGraph(nn.Module):
         memory_v: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
         dec = self.model.decoder
-        heads = self.cfg.heads
         x = dec.token_emb(token[:, None])  # (B, 1, D)
         freqs = position.to(torch.float32) * self.inv_freq
         freqs = torch.stack((freqs, freqs), -1).reshape(-1)  # interleaved, like x-transformers
-        cos, sin = freqs.cos(), freqs.sin()
+        rotation = rotation_matrix(freqs, self.swap)
         present_k, present_v = [], []
         counters = {"a": 0, "c": 0, "f": 0}
         for kind in self.types:
@@ -146,9 +164,9 @@ class DecoderStepGraph(nn.Module):
             if kind == "a":
                 norm, attn = self.selfs[i]
                 h = norm(x)
-                q = self._rotate(_heads(attn, attn.to_q(h), heads), cos, sin)
-                k = self._rotate(_heads(attn, attn.to_k(h), heads), cos, sin)
-                v = _heads(attn, attn.to_v(h), heads)
+                q = torch.matmul(self._step_heads(attn.to_q(h)), rotation)
+                k = torch.matmul(self._step_heads(attn.to_k(h)), rotation)
+                v = self._step_heads(attn.to_v(h))
                 keys = torch.cat([past_k[i], k], 2)
                 values = torch.cat([past_v[i], v], 2)
                 present_k.append(keys)
@@ -156,7 +174,7 @@ class DecoderStepGraph(nn.Module):
                 x = x + attn.to_out(self._attend(q, keys, values, attn.scale))
             elif kind == "c":
                 norm, attn = self.crosses[i]
-                q = _heads(attn, attn.to_q(norm(x)), heads)
+                q = self._step_heads(attn.to_q(norm(x)))
                 x = x + attn.to_out(self._attend(q, memory_k[i], memory_v[i], attn.scale))
             else:
                 norm, ff = self.ffs[i]
