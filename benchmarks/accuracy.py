@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="engine (auto: the app's, ONNX Runtime when the bundle has its graphs)")
+    p.add_argument("--threads", type=int, default=0, help="engine threads (0: its default)")
     p.add_argument("--json", type=Path, default=None,
                    help="results file (default: eval/accuracy-<bundle>.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -119,15 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
     from latexsnip_train.evaluate import default_val_dir
 
     from latexsnip.engine import Engine, default_bundle_path
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     bundle = args.bundle or default_bundle_path()
-    engine = Engine.load(bundle, device=args.device)
+    engine = Engine.load(bundle, device=args.device, backend=args.backend,
+                         threads=args.threads or None)
+    threads = engine.threads
 
     def predict(images: list) -> list:
         return engine.predict_batch(images, beam=args.beam)
@@ -153,15 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = {
         "bundle": os.path.relpath(bundle, REPO), "bundle_steps": meta.get("steps"), "bundle_created": meta.get("created"),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": engine.device, "threads": torch.get_num_threads(), "beam": args.beam,
+        "command": "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None
+                                                               else argv),
+        "backend": engine.backend_name, "device": engine.device, "threads": threads, "beam": args.beam,
         "batch_size": args.batch_size, "machine": f"{platform.machine()} {platform.processor()}",
         "sets": results,
     }
     json_path = args.json or REPO / "eval" / f"accuracy-{Path(bundle).name}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"bundle {bundle} (steps {meta.get('steps')}), {engine.device}, "
-          f"{torch.get_num_threads()} threads, beam {args.beam}\n")
+    print(f"bundle {bundle} (steps {meta.get('steps')}), {engine.backend_name} on {engine.device}, "
+          f"{threads} threads, beam {args.beam}\n")
     print(markdown_table(rows))
     for name, res in results.items():
         print(f"\n{length_table(name, res['by_length'])}")

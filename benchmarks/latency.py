@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                 "n_requested": len(images),
                 "failed": 0,
                 "max_tokens": None,
-                "threads": engines[b]._backend.threads if b == "onnx" else _torch_threads(),
+                "threads": engines[b].threads,
                 "cpu_count": os.cpu_count(),
                 "cpu": platform.processor() or platform.machine(),
                 "schedule": f"one process, backends {backends} alternating in blocks of "
@@ -237,12 +237,6 @@ def run(args: argparse.Namespace) -> list[dict]:
                 "versions": _versions(),
             })
     return results
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _versions() -> dict[str, str]:
@@ -301,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     print(format_markdown(results))
     if args.json_prefix:
+        command = " ".join(["python benchmarks/latency.py",
+                            *(sys.argv[1:] if argv is None else argv)])
         for r in results:
+            r = {"command": command, **r}
             decoding = "greedy" if r["beam"] == 1 else f"beam{r['beam']}"
             path = Path(f"{args.json_prefix}-{r['backend']}-{decoding}.json")
             path.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")

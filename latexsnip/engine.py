@@ -84,6 +84,11 @@ class Engine:
         return self._backend.device
 
     @property
+    def threads(self) -> int:
+        """CPU threads the engine computes with (ONNX Runtime's pool or torch's)."""
+        return self._backend.threads
+
+    @property
     def model(self):
         """The torch module (torch backend only: the reference and training-side tools)."""
         if self.backend_name != "torch":

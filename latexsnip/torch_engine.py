@@ -34,6 +34,10 @@ class TorchBackend:
     def device(self) -> str:
         return self._device.type
 
+    @property
+    def threads(self) -> int:
+        return torch.get_num_threads()
+
     def encode(self, batch: np.ndarray) -> torch.Tensor:
         with torch.inference_mode():
             return self.model.encode(torch.from_numpy(batch).to(self._device))

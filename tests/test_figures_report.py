@@ -39,7 +39,8 @@ def _accuracy(bleu: float, beam: int, date: str) -> dict:
 def test_newest_result_of_each_variant_is_current(tmp_path: Path) -> None:
     report = _report()
     files = {"old.json": _accuracy(0.5, 1, "2026-01-01T00:00:00+00:00"),
-             "new.json": _accuracy(0.7, 1, "2026-02-01T00:00:00+00:00"),
+             "new.json": {**_accuracy(0.7, 1, "2026-02-01T00:00:00+00:00"),
+                          "command": "python benchmarks/accuracy.py --limit 500"},
              "beam.json": _accuracy(0.6, 5, "2025-01-01T00:00:00+00:00"),
              "lat.json": {"beam": 1, "n": 50, "decoded_tokens_median": 21, "threads": 2,
                           "stages": {"total": {"median_ms": 300.0, "p90_ms": 500.0}}}}
@@ -51,7 +52,8 @@ def test_newest_result_of_each_variant_is_current(tmp_path: Path) -> None:
     assert "| im2latex_val | greedy | 500 | 0.700 |" in block and "0.500" not in block
     assert "| im2latex_val | beam 5 | 500 | 0.600 |" in block
     assert "dark" not in block  # per-condition rows stay in the file
-    assert "| greedy | 50 | 300.0 | 500.0 | 21 | 2 | ? |" in block
+    assert "| torch, greedy | 50 | 300.0 | 500.0 | 21 | 2 | ? | ? |" in block
+    assert "\n\n`python benchmarks/accuracy.py --limit 500`" in block  # each figure's command
     assert ("[old.json](old.json) | accuracy | greedy | 2026-01-01 | runs/x | "
             "val (limit 500, seed 0); cpu, 2 threads | superseded |") in report.index(results)
 
