@@ -115,14 +115,19 @@ def accuracy_table(results: list[Result]) -> list[str]:
                 label = str(row.get("set", name))
                 if label.startswith(" "):
                     continue  # per-condition rows: in the file, not the README
+                if block.get("part") not in (None, "all") and label == name:
+                    label = f"{label} ({block['part']} part)"  # ADR 0011's slices
+                raw = row.get("bleu_raw")
                 rows.append(((label, r.variant[1:]),
                              f"| {label} | {_label(r)} | {row['n']} | {row['bleu']:.3f} | "
+                             f"{'–' if raw is None else f'{raw:.3f}'} | "
                              f"{row['edit_distance']:.3f} | {row['exact_match']:.3f} | "
                              f"{_link(r)} |"))
     if not rows:
         return []
-    return ["| set | decoding | images | BLEU-4 | edit distance | exact match | result |",
-            "|---|---|---:|---:|---:|---:|---|", *(line for _, line in sorted(rows))]
+    return ["| set | decoding | images | BLEU-4 | raw BLEU-4 | edit distance | exact match "
+            "| result |",
+            "|---|---|---:|---:|---:|---:|---:|---|", *(line for _, line in sorted(rows))]
 
 
 def latency_table(results: list[Result]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from latexsnip.bundle import Bundle, load_bundle
 from latexsnip.config import MAX_BEAM
+from latexsnip.constraints import BraceConstraint
 from latexsnip.errors import BundleError
 from latexsnip.imageio import ImageSource, load_image
 from latexsnip.onnx_engine import OnnxBackend, has_graphs, onnxruntime_available
@@ -67,6 +68,7 @@ class Engine:
             self._backend = OnnxBackend(bundle.path, sha, threads)
         else:
             self._backend = _torch_backend(bundle, device, threads)
+        self._braces = BraceConstraint.from_tokenizer(self.tokenizer)
         self._lock = threading.Lock()
 
     @classmethod
@@ -100,9 +102,11 @@ class Engine:
         return self.bundle.metadata
 
     def predict(
-        self, image: ImageSource, *, beam: int = 1, n_best: int = 1, max_tokens: int | None = None
+        self, image: ImageSource, *, beam: int = 1, n_best: int = 1, max_tokens: int | None = None,
+        balanced: bool = True,
     ) -> Prediction:
-        return self.predict_batch([image], beam=beam, n_best=n_best, max_tokens=max_tokens)[0]
+        return self.predict_batch([image], beam=beam, n_best=n_best, max_tokens=max_tokens,
+                                  balanced=balanced)[0]
 
     def predict_batch(
         self,
@@ -111,6 +115,7 @@ class Engine:
         beam: int = 1,
         n_best: int = 1,
         max_tokens: int | None = None,
+        balanced: bool = True,
     ) -> list[Prediction]:
         """Recognise several images; raises ``ImageError`` if any of them is unusable.
 
@@ -119,6 +124,8 @@ class Engine:
         the attention would see the padding, and results would depend on the batch's make-up.
         ``max_tokens`` caps the decoded length (BOS/EOS included; default: the model's); an image
         never decodes past its ``length_budget`` either, so a looping model stops early.
+        ``balanced`` (default) decodes only readings whose braces balance
+        (:mod:`latexsnip.constraints`); ``False`` gives the network's unconstrained choice.
         """
         if not images:
             return []
@@ -133,6 +140,7 @@ class Engine:
             t0 = time.perf_counter()
             arrays = [prepare(locate_formula(load_image(img), cfg), cfg).array for img in images]
             t1 = time.perf_counter()
+        constraint = self._braces if balanced else None
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, arr in enumerate(arrays):
             groups.setdefault(arr.shape, []).append(i)
@@ -148,11 +156,11 @@ class Engine:
                 if beam <= 1:
                     decoder = self._backend.decoder(memory)
                     hyps = [[h] for h in greedy_search(decoder, len(members), cap, cfg.bos_id,
-                                                       cfg.eos_id)]
+                                                       cfg.eos_id, constraint)]
                 else:
                     hyps = [
                         beam_search(self._backend.decoder(memory, j), beam, cap, cfg.bos_id,
-                                    cfg.eos_id)
+                                    cfg.eos_id, constraint)
                         for j in range(len(members))
                     ]
                 tc = time.perf_counter()

@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from latexsnip.config import ModelConfig
+from latexsnip.constraints import BraceConstraint
 
 # How many tokens an image can hold (BOS/EOS included). Measured on 6,000 augmented training snips
 # and 3,000 im2latex_val images: no formula needed more than 16 + 1.29 tokens per encoder patch
@@ -52,14 +53,21 @@ class StepDecoder(Protocol):
 
 
 def greedy_search(decoder: StepDecoder, rows: int, max_tokens: int, bos_id: int,
-                  eos_id: int) -> list[Hypothesis]:
-    """Argmax decoding of ``rows`` independent rows (finished rows keep running, unused)."""
+                  eos_id: int, constraint: BraceConstraint | None = None) -> list[Hypothesis]:
+    """Argmax decoding of ``rows`` independent rows (finished rows keep running, unused); with a
+    ``constraint``, the argmax over the tokens it allows."""
     tokens = np.full(rows, bos_id, dtype=np.int64)
     hyps = [Hypothesis([], [], False) for _ in range(rows)]
     index = np.arange(rows)
+    if constraint:
+        depth, escaped = constraint.start(rows)
     for _ in range(max_tokens - 1):
         logp = decoder.step(tokens)
+        if constraint:
+            logp = constraint.mask(logp, depth, escaped)
         best = logp.argmax(-1)
+        if constraint:
+            depth, escaped = constraint.advance(best, depth, escaped)
         best_lp = logp[index, best]
         for i, hyp in enumerate(hyps):
             if hyp.finished:
@@ -85,14 +93,18 @@ def _top(flat: np.ndarray, k: int) -> np.ndarray:
 
 
 def beam_search(decoder: StepDecoder, beam: int, max_tokens: int, bos_id: int,
-                eos_id: int) -> list[Hypothesis]:
+                eos_id: int, constraint: BraceConstraint | None = None) -> list[Hypothesis]:
     """Beam search for ONE image (the decoder starts with one row); finished hypotheses, best
-    first (length-normalised score)."""
+    first (length-normalised score). A ``constraint`` removes the tokens it forbids."""
     tokens = np.full(1, bos_id, dtype=np.int64)
     alive: list[Hypothesis] = [Hypothesis([], [], False)]
     done: list[Hypothesis] = []
+    if constraint:
+        depth, escaped = constraint.start(1)
     for _ in range(max_tokens - 1):
         logp = decoder.step(tokens)  # (alive, V)
+        if constraint:
+            logp = constraint.mask(logp, depth, escaped)
         totals = np.array([sum(h.logprobs) for h in alive], dtype=np.float32)[:, None] + logp
         flat = totals.reshape(-1)
         vocab = logp.shape[-1]
@@ -101,6 +113,8 @@ def beam_search(decoder: StepDecoder, beam: int, max_tokens: int, bos_id: int,
         next_tokens: list[int] = []
         for idx in _top(flat, min(flat.size, 2 * beam)).tolist():
             parent, tok = divmod(idx, vocab)
+            if not np.isfinite(flat[idx]):
+                break  # only forbidden tokens are left
             src = alive[parent]
             lp = float(logp[parent, tok])
             if tok == eos_id:
@@ -116,8 +130,11 @@ def beam_search(decoder: StepDecoder, beam: int, max_tokens: int, bos_id: int,
         best_done = max((h.score for h in done), default=float("-inf"))
         if done and max(h.score for h in new_alive) < best_done and len(done) >= beam // 2 + 1:
             break
-        decoder.select(np.asarray(parents, dtype=np.int64))
+        rows = np.asarray(parents, dtype=np.int64)
+        decoder.select(rows)
         tokens = np.asarray(next_tokens, dtype=np.int64)
+        if constraint:
+            depth, escaped = constraint.advance(tokens, depth[rows], escaped[rows])
         alive = new_alive
     if not done:
         done = alive

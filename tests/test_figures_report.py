@@ -49,7 +49,7 @@ def test_newest_result_of_each_variant_is_current(tmp_path: Path) -> None:
     results = report.load_results(tmp_path)
     assert sorted(r.name for r in report.current(results)) == ["beam.json", "lat.json", "new.json"]
     block = report.figures(results)
-    assert "| im2latex_val | greedy | 500 | 0.700 |" in block and "0.500" not in block
+    assert "| im2latex_val | greedy | 500 | 0.700 | – |" in block and "0.500" not in block
     assert "| im2latex_val | beam 5 | 500 | 0.600 |" in block
     assert "dark" not in block  # per-condition rows stay in the file
     assert "| torch, greedy | 50 | 300.0 | 500.0 | 21 | 2 | ? | ? |" in block
