@@ -19,7 +19,7 @@ from latexsnip.errors import BundleError
 from latexsnip.imageio import ImageSource, load_image
 from latexsnip.onnx_engine import OnnxBackend, has_graphs, onnxruntime_available
 from latexsnip.prediction import Alternative, Prediction, confidence_from_logprobs
-from latexsnip.preprocess import collate, locate_formula, prepare
+from latexsnip.preprocess import inference_batch, locate_formula, prepare
 from latexsnip.rerank import merge_duplicates
 from latexsnip.search import Hypothesis, beam_search, greedy_search, length_budget
 from latexsnip.shipped import DEFAULT_BUNDLE_NAME, default_bundle_path  # noqa: F401
@@ -149,10 +149,11 @@ class Engine:
         with self._lock:
             for members in groups.values():
                 ta = time.perf_counter()
-                batch = collate([arrays[i] for i in members])
+                batch = inference_batch([arrays[i] for i in members], cfg)
                 memory = self._backend.encode(batch)
                 tb = time.perf_counter()
-                cap = min(max_tokens or cfg.max_tokens, length_budget(cfg, *batch.shape[-2:]))
+                # the budget counts the image's own patches, not the blank margin
+                cap = min(max_tokens or cfg.max_tokens, length_budget(cfg, *arrays[members[0]].shape))
                 if beam <= 1:
                     decoder = self._backend.decoder(memory)
                     hyps = [[h] for h in greedy_search(decoder, len(members), cap, cfg.bos_id,

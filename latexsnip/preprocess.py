@@ -228,11 +228,30 @@ def pad_to_grid(ink: np.ndarray, patch: int, margin: int = MARGIN_PX) -> np.ndar
     return out
 
 
-def collate(arrays: list[np.ndarray]) -> np.ndarray:
-    """Stack prepared arrays into (B, 1, H, W), zero-padding right and bottom."""
+# Blank patches the engine adds below and right of every image. Training batches pad each image to
+# the largest of its bucket, so the network has nearly always seen blank cells after the ink; a
+# tight image at inference is slightly out of its distribution. Measured on the selection slice
+# (ADR 0046), greedy: none 0.792 BLEU / 12.0 % exact, one 0.804 / 16.6 %, two 0.803 / 16.8 %.
+INFERENCE_MARGIN_PATCHES = 1
+
+
+def collate(arrays: list[np.ndarray], margin: int = 0,
+            max_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Stack prepared arrays into (B, 1, H, W), zero-padding right and bottom, plus ``margin``
+    blank pixels on both (see ``INFERENCE_MARGIN_PATCHES``) as far as ``max_size`` (H, W) allows."""
     H = max(a.shape[0] for a in arrays)
     W = max(a.shape[1] for a in arrays)
+    if margin:
+        limit_h, limit_w = max_size or (H + margin, W + margin)
+        H, W = max(H, min(H + margin, limit_h)), max(W, min(W + margin, limit_w))
     out = np.zeros((len(arrays), 1, H, W), dtype=np.float32)
     for i, a in enumerate(arrays):
         out[i, 0, : a.shape[0], : a.shape[1]] = a
     return out
+
+
+def inference_batch(arrays: list[np.ndarray], cfg: ModelConfig) -> np.ndarray:
+    """The engine's input batch: ``collate`` with ``INFERENCE_MARGIN_PATCHES`` blank patches below
+    and right, within the model's maximum input size."""
+    return collate(arrays, margin=INFERENCE_MARGIN_PATCHES * cfg.patch,
+                   max_size=(cfg.max_height, cfg.max_width))

@@ -21,7 +21,7 @@ from latexsnip.decoding import (
 from latexsnip.engine import Engine
 from latexsnip.errors import BundleError, ImageError
 from latexsnip.prediction import Prediction
-from latexsnip.preprocess import collate, prepare
+from latexsnip.preprocess import inference_batch, prepare
 
 TEXTS = ["a+b", "x^2 + y^2 = z^2", "E = mc^2", "\\sum i = n(n+1)/2"]
 
@@ -198,7 +198,8 @@ def test_engine_matches_reference(tiny_engine, images):
     """Image in → the same ids the cache-free reference decodes from the same encoder output."""
     arr = prepare(_load(images[2]), tiny_engine.config).array
     with torch.inference_mode():
-        context = tiny_engine.model.encode(torch.from_numpy(collate([arr])))
+        batch = inference_batch([arr], tiny_engine.config)
+        context = tiny_engine.model.encode(torch.from_numpy(batch))
     ref = reference_greedy(tiny_engine.model, context, length_budget(tiny_engine.config, *arr.shape))
     pred = tiny_engine.predict(images[2], balanced=False)  # the reference is unconstrained
     assert pred.latex == tiny_engine.tokenizer.to_latex(ref.ids)
@@ -229,9 +230,10 @@ def test_beam_n_best(tiny_engine, images):
         assert 0.0 <= alt.confidence <= 1.0 and alt.logprob <= 0.0
     assert len({a.latex for a in pred.alternatives}) == len(pred.alternatives)
     # Same order as beam_decode's (unconstrained, sorted by length-normalised score), merged.
-    arr = prepare(_load(images[0]), tiny_engine.config).array
+    batch = inference_batch([prepare(_load(images[0]), tiny_engine.config).array],
+                            tiny_engine.config)
     with torch.inference_mode():
-        context = tiny_engine.model.encode(torch.from_numpy(collate([arr])))
+        context = tiny_engine.model.encode(torch.from_numpy(batch))
     hyps = beam_decode(tiny_engine.model, context, beam=4, max_tokens=12)
     texts = [tiny_engine.tokenizer.to_latex(h.ids) for h in hyps[:3]]
     assert [a.latex for a in pred.alternatives] == list(dict.fromkeys(texts))
@@ -343,7 +345,7 @@ def test_engine_stops_a_looping_model_at_the_budget(tiny_engine, images):
     """Random weights never emit EOS; a small image stops long before the model's max_tokens."""
     cfg = tiny_engine.config
     arr = prepare(_load(images[0]), cfg).array
-    budget = length_budget(cfg, *arr.shape)
+    budget = length_budget(cfg, *arr.shape)  # the image's own patches, not the blank margin
     assert budget < cfg.max_tokens
     for beam in (1, 2):
         pred = tiny_engine.predict(images[0], beam=beam)

@@ -176,3 +176,19 @@ def test_collate_pads_right_and_bottom():
     assert (batch[0, 0, :16, :32] == 1).all() and (batch[0, 0, 16:] == 0).all()
     assert (batch[1, 0, :, :16] == 0.5).all() and (batch[1, 0, :, 16:] == 0).all()
     assert collate([a]).shape == (1, 1, 16, 32)
+
+
+def test_inference_batch_adds_one_blank_patch_within_the_model_limits():
+    """The engine's batches carry one blank patch below and right (what training batches look
+    like, ADR 0046), never beyond the largest input the model takes."""
+    from latexsnip.config import ModelConfig
+    from latexsnip.preprocess import INFERENCE_MARGIN_PATCHES, inference_batch
+
+    cfg = ModelConfig()
+    ink = np.ones((32, 48), dtype=np.float32)
+    batch = inference_batch([ink], cfg)
+    margin = INFERENCE_MARGIN_PATCHES * cfg.patch
+    assert margin > 0 and batch.shape == (1, 1, 32 + margin, 48 + margin)
+    assert (batch[0, 0, :32, :48] == 1).all() and batch[0, 0, 32:].sum() == batch[0, 0, :, 48:].sum() == 0
+    widest = np.ones((32, cfg.max_width), dtype=np.float32)
+    assert inference_batch([widest], cfg).shape == (1, 1, 32 + margin, cfg.max_width)
