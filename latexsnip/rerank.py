@@ -141,13 +141,14 @@ def _sigmoid(z: float) -> float:
 
 
 # Fitted by ``benchmarks/rerank_eval.py fit`` on the 499 images of the selection slice
-# (im2latex_val rows with index % 17 == 0) only; docs/rerank.md has the numbers. Inputs: log
-# decoder confidence, then FEATURE_NAMES.
+# (im2latex_val rows with index % 17 == 0) only, on the engine's decoding of ADR 0046 (input
+# margin, balanced braces); docs/rerank.md has the numbers. Inputs: log decoder confidence, then
+# FEATURE_NAMES.
 LATEX_SCORER = Scorer(  # pdflatex renders
-    rank=(3.7517, -3.8033, -1.2829, -3.2459, -2.2428, -7.242, 1.3616, -16.2008, -2.3795),
-    bias=3.0464,
-    calibration=(2.6222, 0.0061, -0.0675, -1.0562, -1.3901, -2.1252, -0.0503, -3.4321, -0.4402),
-    margin=0.5,
+    rank=(5.2156, -3.6531, -1.391, -7.1377, -9.7114, -8.1558, -1.938, -17.771, -6.7665),
+    bias=3.1833,
+    calibration=(2.9935, -0.1855, -0.3016, -0.9601, -1.2583, -2.0518, 0.1971, -3.3312, -0.219),
+    margin=0.25,
 )
 # matplotlib's mathtext draws other glyphs than the pdflatex that made the snips, and reranking
 # with its renders lost exact matches in cross-validation (docs/rerank.md): it never switches
