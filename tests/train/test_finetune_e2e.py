@@ -108,8 +108,8 @@ def test_finetune_on_own_formulas_end_to_end(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "mine"
     proc = _cli("fit", "--config", "training/configs/fine-tune.json", "--run-dir", str(run),
                 "--init", "resources/model/latexsnip-base", "--shards",
-                str(mine / "render" / "shards"), "--val-split", "0.1", "--max-minutes", "2",
-                "--max-steps", "3", timeout=900)
+                str(mine / "render" / "shards"), "--val-split", "0.1", "--max-minutes", "10",
+                "--max-steps", "3", timeout=900)  # the step count stops it; minutes only bound a slow machine
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["step"] == int(load_bundle(SHIPPED).metadata["steps"]) + 3
