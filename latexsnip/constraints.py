@@ -19,8 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def _scan(piece: str, escaped: bool) -> tuple[int, int, bool]:
-    """(lowest running depth, net depth change, escape state after) of ``piece``."""
+def scan_braces(piece: str, escaped: bool = False) -> tuple[int, int, bool]:
+    """(lowest running depth, net depth change, escape state after) of ``piece``; ``escaped``:
+    whether the text before it ends in an escaping backslash. A whole text is balanced when
+    the first two are 0."""
     depth = low = 0
     for ch in piece:
         if escaped:
@@ -40,7 +42,7 @@ class BraceConstraint:
 
     def __init__(self, pieces: Sequence[str], eos_id: int, special_ids: Sequence[int] = ()) -> None:
         special = set(special_ids)
-        tables = [[_scan("" if i in special else p, esc) for i, p in enumerate(pieces)]
+        tables = [[scan_braces("" if i in special else p, esc) for i, p in enumerate(pieces)]
                   for esc in (False, True)]
         self._low = np.array([[t[0] for t in row] for row in tables], dtype=np.int64)  # (2, V)
         self._delta = np.array([[t[1] for t in row] for row in tables], dtype=np.int64)

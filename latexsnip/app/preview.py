@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from latexsnip.app.availability import importable
+from latexsnip.constraints import scan_braces
 from latexsnip.latex_safety import check_latex, run_sandboxed
 
 KINDS = ("png", "svg")
@@ -180,20 +181,8 @@ def _safe_for_batch(latex: str) -> bool:
         check_untrusted_latex(latex)
     except PreviewError:
         return False
-    depth = 0
-    escaped = False
-    for ch in latex:  # an unbalanced brace would swallow the next formulas' pages
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and "$" not in latex.replace("\\$", "")
+    lowest, depth, _ = scan_braces(latex)  # unbalanced braces would swallow the next pages
+    return lowest == 0 and depth == 0 and "$" not in latex.replace("\\$", "")
 
 
 def _failed_formulas(log: str) -> set[int]:
