@@ -140,7 +140,8 @@ def latency_table(results: list[Result]) -> list[str]:
         d, total = r.data, r.data["stages"]["total"]
         rss = d.get("peak_rss_mb")
         cold = d.get("cold_start_s_median")
-        lines.append(f"| {r.variant[1]}, {_label(r).removesuffix(', onnx')} | {d.get('n', '?')} | "
+        label = ", ".join([r.variant[1], r.decoding, *filter(None, [r.variant[3]])])
+        lines.append(f"| {label} | {d.get('n', '?')} | "
                      f"{total['median_ms']:.1f} | {total['p90_ms']:.1f} | "
                      f"{d.get('decoded_tokens_median', '?')} | {d.get('threads', '?')} | "
                      f"{'?' if cold is None else f'{cold:.2f}'} | "
